@@ -1,0 +1,2 @@
+def current_merchant(request):
+    return {"current_merchant": getattr(request, "merchant", None)}

@@ -1,0 +1,279 @@
+"""Settings for Smile loyalty lists: one module, everything from the environment.
+
+Demo defaults (no environment at all): SQLite in WAL mode, the django-q2 ORM broker, the database
+cache, and the bundled Smile sandbox on 127.0.0.1:8001. Production: set DATABASE_URL, REDIS_URL,
+SECRET_KEY, ALLOWED_HOSTS and the SMILE_* variables (see README.md).
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():  # optional, never committed
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105 - DEBUG only
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "django_q",
+    "django_htmx",
+    "loyalty_lists.accounts",
+    "loyalty_lists.merchants",
+    "integrations.smile",
+    "loyalty_lists.lists",
+    "loyalty_lists.api",
+    "loyalty_lists.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "loyalty_lists.merchants.middleware.CurrentMerchantMiddleware",
+]
+
+ROOT_URLCONF = "loyalty_lists.urls"
+WSGI_APPLICATION = "loyalty_lists.wsgi.application"
+ASGI_APPLICATION = "loyalty_lists.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "loyalty_lists.merchants.context_processors.current_merchant",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+SQLITE_PATH = env.str("SQLITE_PATH", default=str(BASE_DIR / "var" / "db.sqlite3"))
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            "OPTIONS": {
+                # IMMEDIATE: writers take the lock at BEGIN, so concurrent writers wait (busy timeout)
+                # instead of failing with "database is locked" on lock upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=30000;"
+                    "PRAGMA temp_store=MEMORY;"
+                    "PRAGMA mmap_size=268435456;"
+                    "PRAGMA cache_size=-65536;"
+                ),
+            },
+            "TEST": {"NAME": env.str("SQLITE_TEST_PATH", default="") or None},
+        }
+    }
+IS_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and task queue -------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "sll",
+        }
+    }
+else:
+    # Shared between processes (web, qcluster, sandbox-driven tests): rate limiters and allauth's
+    # login limits need one cache that every process sees, which locmem is not.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            "KEY_PREFIX": "sll",
+        }
+    }
+
+SYNC_TASK_TIMEOUT = env.int("SYNC_TASK_TIMEOUT", default=3600)
+Q_CLUSTER = {
+    "name": env.str("Q_CLUSTER_NAME", default="loyalty_lists"),
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": SYNC_TASK_TIMEOUT,
+    "retry": SYNC_TASK_TIMEOUT + 300,  # must exceed timeout, or a long task is handed out twice
+    "max_attempts": 1,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 500,
+    "poll": 0.2,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"  # explicit: without it django-q2 silently picks Redis
+
+# --- Auth: django-allauth, email + password, no public signup, MFA --------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_ADAPTER = "loyalty_lists.accounts.adapter.StaffOnlyAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "none"  # staff accounts are created by operators, not by signup
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env.str("LOGIN_FAILED_RATE_LIMIT", default="10/m/ip,5/5m/key"),
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Smile loyalty lists"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="lists@localhost")
+
+# --- i18n / time ----------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or env.bool("PLAIN_STATIC", default=False)
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+
+# --- Smile ----------------------------------------------------------------------------------------
+# Default to the bundled sandbox; production points these at api.smile.io / connect.smile.io.
+SMILE_API_BASE = env.str("SMILE_API_BASE", default="http://127.0.0.1:8001/v1").rstrip("/")
+SMILE_OAUTH_AUTHORIZE_URL = env.str(
+    "SMILE_OAUTH_AUTHORIZE_URL", default="http://127.0.0.1:8001/oauth2/authorize"
+)
+SMILE_OAUTH_TOKEN_URL = env.str("SMILE_OAUTH_TOKEN_URL", default="http://127.0.0.1:8001/oauth2/token")
+SMILE_CLIENT_ID = env.str("SMILE_CLIENT_ID", default="sandbox-client")
+SMILE_CLIENT_SECRET = env.str("SMILE_CLIENT_SECRET", default="sandbox-secret")
+SMILE_CLIENT_SECRET_PREVIOUS = env.str("SMILE_CLIENT_SECRET_PREVIOUS", default="")
+SMILE_OAUTH_REDIRECT_URI = env.str(
+    "SMILE_OAUTH_REDIRECT_URI", default=f"{SITE_URL}/integrations/smile/oauth/callback"
+)
+SMILE_OAUTH_SCOPES = env.list("SMILE_OAUTH_SCOPES", default=["customer:read", "vip_tier:read"])
+SMILE_TOKEN_AUTH_METHOD = env.str("SMILE_TOKEN_AUTH_METHOD", default="basic")  # basic | form
+SMILE_WEBHOOK_SECRET = env.str("SMILE_WEBHOOK_SECRET", default="") or SMILE_CLIENT_SECRET
+SMILE_WEBHOOK_SIGNATURE_HEADER = env.str("SMILE_WEBHOOK_SIGNATURE_HEADER", default="X-Smile-Hmac-Sha256")
+SMILE_WEBHOOK_SIGNATURE_ENCODING = env.str("SMILE_WEBHOOK_SIGNATURE_ENCODING", default="base64")
+SMILE_RATE_LIMIT_PER_SECOND = env.float("SMILE_RATE_LIMIT_PER_SECOND", default=10)
+SMILE_HTTP_TIMEOUT = env.float("SMILE_HTTP_TIMEOUT", default=30)
+SMILE_MAX_ATTEMPTS = env.int("SMILE_MAX_ATTEMPTS", default=6)
+# MultiFernet keys for tokens at rest, comma-separated, newest first. Separate from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set when DEBUG is off.")
+    FIELD_ENCRYPTION_KEYS = ["ZGVtby1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTE="]  # DEBUG only
+
+# --- Sync -----------------------------------------------------------------------------------------
+SYNC_INTERVAL_MINUTES = env.int("SYNC_INTERVAL_MINUTES", default=15)
+SYNC_REMOVAL_GUARDRAIL_PERCENT = env.float("SYNC_REMOVAL_GUARDRAIL_PERCENT", default=20.0)
+SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = env.int("SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS", default=100)
+
+# --- API ------------------------------------------------------------------------------------------
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+
+# --- Security -------------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging --------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "loyalty_lists.logging.CorrelationIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["correlation"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

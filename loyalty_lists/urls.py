@@ -1,0 +1,16 @@
+from allauth.account.decorators import secure_admin_login
+from django.contrib import admin
+from django.urls import include, path
+
+# The Django admin's login goes through allauth, so allauth's rate limits (and MFA) apply there too.
+admin.autodiscover()
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Smile loyalty lists — operators"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("integrations/smile/", include("integrations.smile.urls")),
+    path("api/", include("loyalty_lists.api.urls")),
+    path("", include("loyalty_lists.web.urls")),
+]
