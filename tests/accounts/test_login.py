@@ -21,6 +21,7 @@ def test_the_login_page_renders_inside_the_app_layout(client):
     assert 'name="login"' in body and 'type="password"' in body
     assert "Smile loyalty lists" in body
     assert "/static/css/app.css" in body
+    assert "/accounts/signup/" not in body  # no invitation to a signup that is closed
 
 
 def test_it_logs_in_with_email_and_password(client, merchant_a):
