@@ -1,0 +1,166 @@
+"""In-process tests of the sandbox's pure parts: rate window, cursors, rendering, store keyset scans."""
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from integrations.smile.sandbox import api, render
+from integrations.smile.sandbox.config import PROJECT_ROOT
+from integrations.smile.sandbox.ratelimit import RateLimiter, token_fingerprint
+from integrations.smile.sandbox.store import UPDATED_INDEX_MAX, Store
+
+
+def test_the_rate_window_slides():
+    limiter = RateLimiter(3)
+    assert [limiter.allow("t", now) for now in (0.0, 0.1, 0.2, 0.3)] == [True, True, True, False]
+    assert limiter.allow("t", 0.99) is False  # rejected requests do not count, accepted ones still do
+    assert limiter.allow("t", 1.0) is True  # the first accepted one (t=0.0) left the window
+    assert limiter.allow("t", 1.05) is False
+    assert limiter.allow("other", 1.05) is True
+    assert RateLimiter(0).allow("t", 0) is True
+
+
+def test_fingerprints_are_short_and_never_the_token():
+    fp = token_fingerprint("oa2_secret")
+    assert len(fp) == 12 and "secret" not in fp and token_fingerprint(None) == ""
+
+
+def test_cursor_round_trip_and_rejects():
+    assert api.decode_cursor(api.encode_cursor(123, "next")) == (123, "next")
+    assert api.encode_cursor(2, "next") == "aWQ6MixkaXJlY3Rpb246bmV4dA=="  # Smile's documented example
+    for bad in ("", "%%%", base64.b64encode(b"id:1").decode(), base64.b64encode(b"\xff\xfe").decode()):
+        with pytest.raises(api.ParamError):
+            api.decode_cursor(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "null"),
+        (0, "0"),
+        (300.0, "300"),
+        (301.63, "301.63"),
+        (198.37000000000001, "198.37"),
+        (-0.0, "0"),
+        (0.1 + 0.2, "0.3"),
+    ],
+)
+def test_numbers_render_like_smiles_examples(value, text):
+    assert render.num(value) == text
+
+
+def test_timestamps_round_trip_with_milliseconds():
+    ms = render.parse_iso("2024-04-04T15:10:42.030Z")
+    assert render.iso_ms(ms) == "2024-04-04T15:10:42.030Z"
+    assert render.parse_iso("2024-04-04T17:10:42.030+02:00") == ms
+    assert render.parse_iso("2024-04-04T15:10:42.030") == ms  # naive = UTC
+    for bad in ("", "-2024-01-01", "2024-02-30T00:00:00Z", "soon"):
+        with pytest.raises(ValueError):
+            render.parse_iso(bad)
+
+
+def test_rendered_customers_are_valid_json_even_with_quotes_and_unicode():
+    c = {
+        "id": 1,
+        "first_name": 'Zoë "Z"',
+        "last_name": "O'Brien",
+        "email": None,
+        "state": "member",
+        "date_of_birth": "1004-05-27",
+        "points_balance": 3,
+        "referral_url": "http://i.refs.cc/x",
+        "vip_tier_id": None,
+        "created_at": 0,
+        "updated_at": 1,
+    }
+    parsed = json.loads(render.render_customer(render.render_base(c), None))
+    assert parsed["first_name"] == 'Zoë "Z"' and parsed["updated_at"] == "1970-01-01T00:00:00.001Z"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = Store(tmp_path_factory.mktemp("store") / "s.sqlite3")
+    assert s.open(12_000, 9, "calendar", 4) is False
+    s.rows = list(s.export_rows())
+    yield s
+    s.close()
+
+
+def brute(store, state=None, email_lc=None, updated_min=None):
+    return [
+        r["id"]
+        for r in store.rows
+        if (state is None or r["state"] == state)
+        and (email_lc is None or (r["email"] or "").lower() == email_lc)
+        and (updated_min is None or r["updated_ms"] >= updated_min)
+    ]
+
+
+def walk(store, limit, **filters):
+    ids, after = [], None
+    while True:
+        rows, more = store.list_page(after_id=after, direction="next", limit=limit, **filters)
+        ids += [r[0] for r in rows]
+        if not more:
+            return ids
+        after = rows[-1][0]
+
+
+@pytest.mark.parametrize("rank", [100, UPDATED_INDEX_MAX - 1, UPDATED_INDEX_MAX + 500, 11_000])
+def test_updated_at_min_scans_agree_with_brute_force_on_both_index_paths(store, rank):
+    stamps = sorted((r["updated_ms"] for r in store.rows), reverse=True)
+    threshold = stamps[rank]
+    filters = {"state": None, "email_lc": None, "updated_min": threshold}
+    assert walk(store, 250, **filters) == brute(store, updated_min=threshold)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    limit=st.integers(1, 400),
+    state=st.sampled_from([None, "member", "candidate", "disabled"]),
+    cut=st.floats(0, 1),
+)
+def test_any_filtered_walk_equals_brute_force(store, limit, state, cut):
+    stamps = sorted(r["updated_ms"] for r in store.rows)
+    threshold = stamps[int(cut * (len(stamps) - 1))] if cut > 0.05 else None
+    filters = {"state": state, "email_lc": None, "updated_min": threshold}
+    assert walk(store, limit, **filters) == brute(store, state=state, updated_min=threshold)
+
+
+def test_previous_direction_returns_the_page_above_in_descending_order(store):
+    first, _ = store.list_page(
+        state=None, email_lc=None, updated_min=None, after_id=None, direction="next", limit=5
+    )
+    second, _ = store.list_page(
+        state=None, email_lc=None, updated_min=None, after_id=first[-1][0], direction="next", limit=5
+    )
+    back, more = store.list_page(
+        state=None, email_lc=None, updated_min=None, after_id=second[0][0], direction="prev", limit=5
+    )
+    assert [r[0] for r in back] == [r[0] for r in first] and more is False
+
+
+def test_parallel_generation_is_byte_identical_to_in_process_generation():
+    script = (
+        "import hashlib\n"
+        "from integrations.smile.sandbox import data\n"
+        "tiers = data.make_tiers(4, 4)\n"
+        "def digest(low):\n"
+        "    chunks = data.generate_customers(1234, 4, 'calendar', tiers, 0, parallel_min=low, chunk=100)\n"
+        "    return hashlib.sha256(repr([row for c in chunks for row in c]).encode()).hexdigest()\n"
+        "print(digest(10**9), digest(1))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert len(out) == 2 and out[0] == out[1]
