@@ -1,1 +1,13 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+# Included by integrations/smile/urls.py (app_name "smile").
+urlpatterns = [
+    path("", views.connection, name="connection"),
+    path("connect", views.connect, name="connect"),
+    path("oauth/callback", views.oauth_callback, name="oauth_callback"),
+    path("disconnect", views.disconnect, name="disconnect"),
+    path("api-key", views.api_key, name="api_key"),
+    path("check", views.check, name="check"),
+]

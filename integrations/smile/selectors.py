@@ -1,0 +1,108 @@
+"""Reads of the merchant's Smile connection, for pages, the sync engine and webhook routing."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from .crypto import DecryptionError
+from .errors import SmileAuthError, SmileNotConnected
+from .models import SmileConnection
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """What any page may show about a merchant's Smile connection. Never holds a secret."""
+
+    state: str  # "connected" | "needs_reconnect" | "not_connected"
+    label: str  # "Connected" | "Needs reconnect" | "Not connected"
+    badge: str  # CSS modifier for .badge: "ok" | "bad" | ""
+    auth_kind: str = ""  # "oauth" | "api_key" | ""
+    auth_kind_label: str = ""
+    account_id: str = ""
+    scopes: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+    connected_at: datetime | None = None
+    connected_by: str = ""
+    last_health_check_at: datetime | None = None
+    last_health_check_ok: bool | None = None
+    last_health_check_message: str = ""
+    last_error_message: str = ""
+    last_error_at: datetime | None = None
+
+    @property
+    def is_connected(self) -> bool:
+        """True when syncing can use the connection."""
+        return self.state == "connected"
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.state == "needs_reconnect"
+
+
+def connection_get(*, merchant) -> SmileConnection | None:
+    return SmileConnection.objects.for_merchant(merchant).select_related("connected_by").first()
+
+
+def connection_status(merchant) -> ConnectionStatus:
+    connection = connection_get(merchant=merchant)
+    if connection is None:
+        return ConnectionStatus(state="not_connected", label="Not connected", badge="")
+    common = {
+        "last_health_check_at": connection.last_health_check_at,
+        "last_health_check_ok": connection.last_health_check_ok,
+        "last_health_check_message": connection.last_health_check_message,
+        "last_error_message": connection.last_error_message,
+        "last_error_at": connection.last_error_at,
+    }
+    if connection.status == SmileConnection.Status.DISCONNECTED or not connection.has_credentials:
+        return ConnectionStatus(state="not_connected", label="Not connected", badge="", **common)
+    if connection.status == SmileConnection.Status.NEEDS_RECONNECT:
+        state, label, badge = "needs_reconnect", "Needs reconnect", "bad"
+    else:
+        state, label, badge = "connected", "Connected", "ok"
+    return ConnectionStatus(
+        state=state,
+        label=label,
+        badge=badge,
+        auth_kind=connection.auth_kind,
+        auth_kind_label=connection.get_auth_kind_display() if connection.auth_kind else "",
+        account_id=connection.account_id,
+        scopes=connection.scope_list,
+        expires_at=connection.expires_at,
+        connected_at=connection.connected_at,
+        connected_by=connection.connected_by.email if connection.connected_by else "",
+        **common,
+    )
+
+
+def connection_usable_get(*, merchant) -> SmileConnection:
+    """The connection the client may use, or the typed reason why there is none (no Smile call)."""
+    connection = connection_get(merchant=merchant)
+    if (
+        connection is None
+        or connection.status == SmileConnection.Status.DISCONNECTED
+        or not connection.has_credentials
+    ):
+        raise SmileNotConnected("This merchant is not connected to Smile.")
+    if connection.status == SmileConnection.Status.NEEDS_RECONNECT:
+        reason = connection.last_error_message or "Smile no longer accepts the stored credentials."
+        raise SmileAuthError(f"The Smile connection needs reconnecting: {reason}")
+    try:
+        connection.access_token()
+    except DecryptionError as exc:
+        raise SmileNotConnected(str(exc)) from None
+    return connection
+
+
+def connection_list_for_account(*, account_id) -> QuerySet:
+    """Connections (connected or needing reconnect) for a Smile ``account_id``: webhook routing.
+
+    Smile lets one account be connected by several merchants in principle; callers handle each row.
+    """
+    return (
+        SmileConnection.objects.filter(account_id=str(account_id))
+        .exclude(status=SmileConnection.Status.DISCONNECTED)
+        .select_related("merchant")
+        .order_by("pk")
+    )

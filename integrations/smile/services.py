@@ -1,0 +1,234 @@
+"""Writes to the merchant's Smile connection: connect (OAuth or API key), refresh, health check,
+disconnect, key rotation. Plain functions, keyword-only; secrets are never logged or put in errors."""
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import crypto
+from .client import SmileClient, client_for_merchant
+from .errors import SmileAuthError, SmileError, SmileScopeError
+from .models import SmileConnection
+from .oauth import REFRESH_MARGIN, StaticTokenProvider, TokenData, token_refresh
+
+logger = logging.getLogger(__name__)
+
+Status = SmileConnection.Status
+AuthKind = SmileConnection.AuthKind
+
+
+def _locked_connection(merchant) -> SmileConnection:
+    connection, _ = SmileConnection.objects.get_or_create(merchant=merchant)
+    return SmileConnection.objects.select_for_update().get(pk=connection.pk)
+
+
+def _save_credentials(
+    *, merchant, user, auth_kind, access_token, refresh_token="", expires_at=None, scopes=(), account_id=""
+) -> SmileConnection:
+    with transaction.atomic():
+        connection = _locked_connection(merchant)
+        connection.auth_kind = auth_kind
+        connection.status = Status.CONNECTED
+        connection.set_tokens(access_token=access_token, refresh_token=refresh_token)
+        connection.expires_at = expires_at
+        connection.scopes = " ".join(scopes)
+        connection.account_id = account_id
+        connection.connected_at = timezone.now()
+        connection.connected_by = user if getattr(user, "pk", None) else None
+        connection.last_error_message = ""
+        connection.last_error_at = None
+        connection.save()
+    return connection
+
+
+def connection_oauth_complete(*, merchant, user, token: TokenData) -> SmileConnection:
+    """Store the tokens of a finished OAuth flow (after checking the granted scopes), then run the
+    health check. Raises ``SmileScopeError`` (nothing saved) when a required scope is missing."""
+    missing = token.missing_scopes()
+    if missing:
+        raise SmileScopeError(
+            "Smile did not grant the access this app needs ("
+            + ", ".join(missing)
+            + "). Nothing was connected; please connect again and allow all requested access."
+        )
+    _save_credentials(
+        merchant=merchant,
+        user=user,
+        auth_kind=AuthKind.OAUTH,
+        access_token=token.access_token,
+        refresh_token=token.refresh_token,
+        expires_at=token.expires_at,
+        scopes=token.scopes,
+        account_id=token.account_id,
+    )
+    logger.info(
+        "Merchant %s connected to Smile with OAuth (account %s)", merchant.pk, token.account_id or "?"
+    )
+    return connection_health_check(merchant=merchant)
+
+
+def api_key_validate(*, api_key: str, transport=None) -> None:
+    """Prove a private API key works: GET /v1/vip_tiers and GET /v1/customers?limit=1.
+    Raises a ``SmileError`` whose message is safe to show (it never contains the key)."""
+    client = SmileClient(
+        base_url=settings.SMILE_API_BASE,
+        token_provider=StaticTokenProvider(api_key),
+        max_attempts=min(2, settings.SMILE_MAX_ATTEMPTS),
+        transport=transport,
+    )
+    with client:
+        client.list_vip_tiers()
+        next(client.iter_customer_pages(limit=1))
+
+
+def connection_api_key_connect(*, merchant, user, api_key: str, transport=None) -> SmileConnection:
+    """Validate a private API key live, then store it (encrypted) as the merchant's connection."""
+    api_key = api_key.strip()
+    api_key_validate(api_key=api_key, transport=transport)
+    connection = _save_credentials(
+        merchant=merchant, user=user, auth_kind=AuthKind.API_KEY, access_token=api_key
+    )
+    connection.last_health_check_at = timezone.now()
+    connection.last_health_check_ok = True
+    connection.last_health_check_message = "Smile accepted the key for VIP tiers and customers."
+    connection.save(
+        update_fields=["last_health_check_at", "last_health_check_ok", "last_health_check_message"]
+    )
+    logger.info("Merchant %s connected to Smile with a private API key", merchant.pk)
+    return connection
+
+
+def connection_health_check(*, merchant, **client_kwargs) -> SmileConnection | None:
+    """GET /v1/vip_tiers with the stored credentials; store time + result (and the error, if any)."""
+    ok, message = True, "Smile answered GET /v1/vip_tiers."
+    try:
+        with client_for_merchant(merchant, **client_kwargs) as client:
+            client.health_check()
+    except SmileError as exc:  # SmileNotConnected and SmileAuthError included: no call was made
+        ok, message = False, str(exc)
+    now = timezone.now()
+    with transaction.atomic():
+        connection = SmileConnection.objects.for_merchant(merchant).select_for_update().first()
+        if connection is None:
+            return None
+        connection.last_health_check_at = now
+        connection.last_health_check_ok = ok
+        connection.last_health_check_message = message[:500]
+        fields = ["last_health_check_at", "last_health_check_ok", "last_health_check_message", "updated_at"]
+        if not ok:
+            connection.last_error_message = message[:1000]
+            connection.last_error_at = now
+            fields += ["last_error_message", "last_error_at"]
+        connection.save(update_fields=fields)
+    logger.info("Smile health check for merchant %s: %s", merchant.pk, "ok" if ok else message)
+    return connection
+
+
+def connection_disconnect(*, merchant, user=None) -> None:
+    """Forget the credentials. The row stays as history ("Not connected"), with no secret in it."""
+    with transaction.atomic():
+        connection = SmileConnection.objects.for_merchant(merchant).select_for_update().first()
+        if connection is None:
+            return
+        connection.clear_tokens()
+        connection.status = Status.DISCONNECTED
+        connection.expires_at = None
+        connection.save()
+    logger.info("Merchant %s disconnected from Smile (by user %s)", merchant.pk, getattr(user, "pk", None))
+
+
+def connection_mark_needs_reconnect(*, connection_id: int, reason: str) -> None:
+    now = timezone.now()
+    updated = SmileConnection.objects.filter(pk=connection_id, status=Status.CONNECTED).update(
+        status=Status.NEEDS_RECONNECT, last_error_message=reason[:1000], last_error_at=now, updated_at=now
+    )
+    if updated:
+        logger.warning("Smile connection %s needs reconnecting: %s", connection_id, reason)
+
+
+def connection_error_record(*, merchant, message: str) -> None:
+    """Remember the latest Smile problem (e.g. from a failed sync) for the connection page."""
+    now = timezone.now()
+    SmileConnection.objects.for_merchant(merchant).update(
+        last_error_message=message[:1000], last_error_at=now, updated_at=now
+    )
+
+
+def connection_account_id_record(*, merchant, account_id) -> None:
+    """Learn the Smile account id (e.g. from the first verified webhook) when the token did not say."""
+    SmileConnection.objects.for_merchant(merchant).filter(account_id="").update(
+        account_id=str(account_id)[:64]
+    )
+
+
+def connection_token_refresh(
+    *, connection_id: int, stale_access_token: str, after_401: bool
+) -> tuple[str, datetime | None]:
+    """Refresh an OAuth connection's tokens, once per connection across processes.
+
+    Under a row lock, re-read the connection: when another worker already replaced the stale token
+    (and the new one is not about to expire) use theirs; otherwise spend the refresh token and store
+    the new pair before anyone uses the new access token. ``invalid_grant`` / 400 / 401 mark the
+    connection "needs reconnect" and raise ``SmileAuthError``.
+    """
+    failure: SmileError | None = None
+    with transaction.atomic():
+        connection = SmileConnection.objects.select_for_update().get(pk=connection_id)
+        if connection.status != Status.CONNECTED or not connection.has_credentials:
+            reason = connection.last_error_message or "The Smile connection is not usable."
+            raise SmileAuthError(f"The Smile connection needs reconnecting: {reason}")
+        current = connection.access_token()
+        expiring = (
+            connection.expires_at is not None and connection.expires_at - timezone.now() < REFRESH_MARGIN
+        )
+        if current != stale_access_token and not expiring:
+            return current, connection.expires_at
+        refresh_token = connection.refresh_token()
+        if not refresh_token:
+            failure = SmileAuthError(
+                "Smile's access token expired and there is no refresh token.", status=401
+            )
+        else:
+            try:
+                token = token_refresh(refresh_token=refresh_token)
+            except SmileAuthError as exc:
+                failure = exc
+            else:
+                connection.set_tokens(
+                    access_token=token.access_token, refresh_token=token.refresh_token or refresh_token
+                )
+                connection.expires_at = token.expires_at
+                if token.account_id and not connection.account_id:
+                    connection.account_id = token.account_id
+                connection.save()
+                logger.info(
+                    "Refreshed Smile tokens of connection %s (after 401: %s)", connection_id, after_401
+                )
+                return token.access_token, token.expires_at
+        now = timezone.now()
+        connection.status = Status.NEEDS_RECONNECT
+        connection.last_error_message = f"Token refresh failed: {failure}"[:1000]
+        connection.last_error_at = now
+        connection.save(update_fields=["status", "last_error_message", "last_error_at", "updated_at"])
+        logger.warning("Smile connection %s needs reconnecting: %s", connection_id, failure)
+    raise failure
+
+
+def encryption_keys_rotate() -> int:
+    """Re-encrypt every stored secret with the newest FIELD_ENCRYPTION_KEYS key; returns rows updated."""
+    count = 0
+    for pk in SmileConnection.objects.values_list("pk", flat=True).order_by("pk"):
+        with transaction.atomic():
+            connection = SmileConnection.objects.select_for_update().get(pk=pk)
+            if not (connection.access_token_encrypted or connection.refresh_token_encrypted):
+                continue
+            if connection.access_token_encrypted:
+                connection.access_token_encrypted = crypto.rotate(connection.access_token_encrypted)
+            if connection.refresh_token_encrypted:
+                connection.refresh_token_encrypted = crypto.rotate(connection.refresh_token_encrypted)
+            connection.save(update_fields=["access_token_encrypted", "refresh_token_encrypted", "updated_at"])
+            count += 1
+    return count
