@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test test-fast lint format clean
+.PHONY: install run run-prod test test-fast test-prod audit lint format clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,11 +25,22 @@ install: $(VENV)/.synced ## create .venv from uv.lock
 run: install ## set up and run the demo: app on :8000, task cluster, Smile sandbox on :8001
 	@bin/run-demo
 
-test: install lint ## set up and run the whole suite
-	$(VENV)/bin/pytest
+run-prod: install ## production run: needs DATABASE_URL, REDIS_URL and secrets (README, "Running in production")
+	@bin/run-prod
 
-test-fast: install ## the suite without end-to-end tests
-	$(VENV)/bin/pytest -m "not e2e"
+test: install lint ## set up and run the whole suite: SQLite, then PostgreSQL + Redis, then the audit
+	$(VENV)/bin/pytest -m "not prod"
+	bin/with-services $(VENV)/bin/pytest -m prod
+	@$(MAKE) --no-print-directory audit
+
+test-fast: install ## the SQLite suite without end-to-end tests
+	$(VENV)/bin/pytest -m "not e2e and not prod"
+
+test-prod: install ## the production-path tests against a throwaway PostgreSQL and Redis
+	bin/with-services $(VENV)/bin/pytest -m prod
+
+audit: install ## bandit (medium and above) and pip-audit of every locked dependency (AUDIT_STRICT=1: unchecked ones fail)
+	VENV=$(VENV) UV=$(UV) bin/audit
 
 lint: install
 	$(VENV)/bin/ruff check .

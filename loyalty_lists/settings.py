@@ -6,8 +6,10 @@ SECRET_KEY, ALLOWED_HOSTS and the SMILE_* variables (see README.md).
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +43,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "django_q",
     "django_htmx",
+    "csp",
     "loyalty_lists.accounts",
     "loyalty_lists.merchants",
     "integrations.smile",
@@ -52,6 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,6 +137,8 @@ else:
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
             "KEY_PREFIX": "sll",
+            # Rate-limiter slots of many merchants live here at once; the default (300) would cull them.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
 
@@ -245,18 +251,49 @@ API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 
 # --- Security -------------------------------------------------------------------------------------
+# HTTPS=1 is the production switch: the site is served over HTTPS (directly or behind a TLS proxy), so
+# plain HTTP is redirected, cookies are Secure and HSTS is sent for a year. Each piece can be overridden.
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HSTS_SECONDS > 0)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
+# Behind a TLS proxy, gunicorn already trusts X-Forwarded-Proto from FORWARDED_ALLOW_IPS (gunicorn.conf.py);
+# BEHIND_TLS_PROXY makes Django trust it from anyone, for servers other than gunicorn.
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies that append to X-Forwarded-For: allauth's per-IP login limit then counts the real client,
+# not the proxy (with 0, every shopper behind the proxy would share one limit).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if env.bool("BEHIND_TLS_PROXY", default=False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_COOKIE_HTTPONLY = True  # scripts send the token from the page (csrf_token), never from the cookie
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# django-csp. Pages load only /static/ scripts and styles (htmx is vendored); no inline script or style.
+# form-action also lists the Smile authorize origin: "Connect" posts here and is redirected there, and
+# browsers (Chrome) apply form-action to the redirect too. img-src data: is for allauth's TOTP QR code.
+_smile_authorize = urlsplit(SMILE_OAUTH_AUTHORIZE_URL)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, f"{_smile_authorize.scheme}://{_smile_authorize.netloc}"],
+    },
+}
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")  # not a CSP_* setting: django-csp 4 rejects those
+if _csp_report_uri:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -274,6 +311,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
+        # Both log whole tokens at DEBUG: never let that level through.
+        "requests_oauthlib": {"level": "INFO"},
+        "oauthlib": {"level": "INFO"},
         "httpcore": {"level": "WARNING"},
     },
 }

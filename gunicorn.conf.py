@@ -1,0 +1,48 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py` (see README.md, "Running in production").
+
+Environment:
+  BIND                 address(es) to listen on, comma-separated (e.g. "0.0.0.0:8000,unix:/run/lists.sock");
+                       default 0.0.0.0:$PORT when PORT is set, otherwise 127.0.0.1:8000
+  WEB_CONCURRENCY      worker processes (default 2 x CPU cores + 1, at most 8)
+  GUNICORN_TIMEOUT     seconds a request may take before its worker is restarted (default 30)
+  FORWARDED_ALLOW_IPS  proxies trusted for X-Forwarded-Proto, comma-separated (default 127.0.0.1,::1);
+                       HTTPS requests arriving through them are seen as secure by Django
+  GUNICORN_CONTROL_SOCKET  path of gunicorn's control socket for `gunicornc` (default: none)
+"""
+
+import os
+
+wsgi_app = "loyalty_lists.wsgi:application"
+proc_name = "loyalty-lists"
+
+if os.environ.get("BIND"):
+    bind = [address.strip() for address in os.environ["BIND"].split(",") if address.strip()]
+elif os.environ.get("PORT"):
+    bind = [f"0.0.0.0:{os.environ['PORT']}"]  # the platform convention (Heroku, Render, ...)
+else:
+    bind = ["127.0.0.1:8000"]
+
+# Sync workers: requests are short (pages, JSON lookups); the slow work runs in the qcluster processes.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * (os.cpu_count() or 1) + 1, 8))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30  # on SIGTERM, finish in-flight requests for up to this long
+keepalive = 5  # behind a proxy that reuses connections
+max_requests = 2000  # recycle workers now and then, with jitter so they do not all restart together
+max_requests_jitter = 200
+# The heartbeat file is touched constantly: keep it in memory, not on a (possibly slow) disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's advice
+
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Standard combined format plus the request time (ms) and the worker pid, as <pid>.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms %(p)s'
+
+# gunicorn's control socket defaults to one shared path per user, so two servers on a machine would
+# fight over it; it is opt-in here.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
