@@ -1,0 +1,74 @@
+"""Create or update the django-q2 schedules of the sync engine. Idempotent; run on every deploy
+(``make run`` runs it). Never run from ``AppConfig.ready``.
+
+Two global schedules fan out to every connected merchant (``tasks.sync_fanout``), so connecting a
+merchant needs no schedule work:
+* ``lists: delta sync``  every ``SYNC_INTERVAL_MINUTES`` minutes;
+* ``lists: full sync``   daily (the full reconcile that catches customers deleted in Smile).
+``catch_up`` is off and ``retry`` exceeds ``timeout`` (``Q_CLUSTER`` in settings; checked here).
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+
+FANOUT = "loyalty_lists.lists.tasks.sync_fanout"
+DELTA_NAME = "lists: delta sync"
+FULL_NAME = "lists: full sync"
+FULL_HOUR_UTC = 3  # first full run at the next 03:00 UTC; daily after that
+
+
+def schedule_specs() -> list[dict]:
+    return [
+        {
+            "name": DELTA_NAME,
+            "func": FANOUT,
+            "args": "'delta'",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.SYNC_INTERVAL_MINUTES,
+            "repeats": -1,
+        },
+        {"name": FULL_NAME, "func": FANOUT, "args": "'full'", "schedule_type": Schedule.DAILY, "repeats": -1},
+    ]
+
+
+def _first_run(name: str):
+    now = timezone.now()
+    if name != FULL_NAME:
+        return now
+    first = now.replace(hour=FULL_HOUR_UTC, minute=0, second=0, microsecond=0)
+    return first if first > now else first + timedelta(days=1)
+
+
+class Command(BaseCommand):
+    help = "Create or update the sync schedules (delta every SYNC_INTERVAL_MINUTES, full daily). Idempotent."
+
+    def handle(self, *args, **options):
+        q = settings.Q_CLUSTER
+        if q.get("catch_up", True):
+            raise CommandError("Q_CLUSTER['catch_up'] must be False: missed sync runs must not pile up.")
+        if q.get("retry", 0) <= q.get("timeout", 0):
+            raise CommandError(
+                "Q_CLUSTER['retry'] must exceed ['timeout'], or a long sync is handed out twice."
+            )
+        with transaction.atomic():
+            for spec in schedule_specs():
+                name = spec.pop("name")
+                schedule = Schedule.objects.filter(name=name).order_by("pk").first()
+                if schedule is None:
+                    Schedule.objects.create(name=name, next_run=_first_run(name), **spec)
+                    verb = "created"
+                else:
+                    # Keep next_run: redeploying must not postpone (or re-trigger) the next run.
+                    changed = {k: v for k, v in spec.items() if getattr(schedule, k) != v}
+                    for key, value in changed.items():
+                        setattr(schedule, key, value)
+                    if changed:
+                        schedule.save()
+                    Schedule.objects.filter(name=name).exclude(pk=schedule.pk).delete()
+                    verb = "updated" if changed else "unchanged"
+                self.stdout.write(f"{name}: {verb}")

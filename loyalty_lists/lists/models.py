@@ -1,0 +1,317 @@
+"""Lists, their items, the customer snapshot they are computed from, and the sync bookkeeping.
+
+Every row belongs to one merchant (``merchant`` FK, ``MerchantOwnedManager``). Smile ids (customers,
+tiers) are stored as plain integers, never as foreign keys: Smile is the source of truth for them.
+
+How the tables relate (see ``sync/`` for the cycle):
+
+    Smile --fetch--> SmileCustomer (the snapshot, one row per Smile customer, batched upserts)
+                     VipTier       (the tier list of the last good cycle)
+    snapshot --publish (set-based SQL, one transaction per cycle)--> ListItem + ListChange
+    SyncRun / SyncRunList record each cycle and each list's outcome (published / held / stale).
+    SyncState holds the merchant's watermark, change counter and full-walk checkpoint;
+    SyncLease makes sure at most one cycle per merchant runs.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from loyalty_lists.merchants.models import MerchantOwnedManager
+
+
+class Audience(models.TextChoices):
+    ALL_MEMBERS = "all_members", "All loyalty members"
+    MEMBERS_AND_CANDIDATES = "members_and_candidates", "All loyalty members & candidates"
+    VIP_TIER = "vip_tier", "One VIP tier"
+
+
+class CustomerState(models.TextChoices):
+    MEMBER = "member", "Member"
+    CANDIDATE = "candidate", "Candidate"
+    DISABLED = "disabled", "Disabled"
+
+
+class VipTier(models.Model):
+    """A Smile VIP tier as of the last good cycle. Kept (``exists_in_smile=False``) when it vanishes."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    smile_id = models.BigIntegerField()
+    name = models.CharField(max_length=255)
+    milestone = models.FloatField(null=True, blank=True)
+    exists_in_smile = models.BooleanField(default=True)
+    last_seen_at = models.DateTimeField()
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        verbose_name = "VIP tier"
+        ordering = ["milestone", "smile_id"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "smile_id"], name="uniq_viptier_smile_id")]
+
+    def __str__(self):
+        return f"{self.name} (#{self.smile_id})"
+
+
+class LoyaltyList(models.Model):
+    """A list of shoppers computed from the snapshot by its ``audience`` rule (``membership.py``).
+
+    ``stale_since`` is set when the list's VIP tier vanished from Smile: the list is frozen (kept out of
+    every update) until the tier comes back. ``published_seq`` is the snapshot change counter up to which
+    the list is up to date (0 = never published: the next publish recomputes it whole).
+    """
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="lists")
+    name = models.CharField(max_length=200)
+    audience = models.CharField(max_length=32, choices=Audience.choices)
+    vip_tier_id = models.BigIntegerField(null=True, blank=True, help_text="Smile VIP tier id (tier lists).")
+    stale_since = models.DateTimeField(null=True, blank=True)
+    stale_reason = models.CharField(max_length=500, blank=True)
+    item_count = models.PositiveIntegerField(default=0)
+    published_seq = models.BigIntegerField(default=0, editable=False)
+    last_published_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(audience="vip_tier", vip_tier_id__isnull=False)
+                | (~models.Q(audience="vip_tier") & models.Q(vip_tier_id__isnull=True)),
+                name="list_tier_iff_tier_audience",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_stale(self) -> bool:
+        return self.stale_since is not None
+
+
+class SmileCustomer(models.Model):
+    """The customer snapshot: the newest data Smile gave us for one customer (by ``smile_updated_at``).
+
+    ``email`` is normalised (``email_normalize``; "" = no email). ``last_seen_at`` is when Smile last
+    showed us the customer (our clock); ``gone_at`` marks a customer Smile no longer has (a completed
+    full walk did not see them, or a re-fetch answered 404) — a tombstone, so lists can drop them
+    incrementally. ``change_seq`` is the merchant's change counter at the last data change: lists
+    re-examine only rows changed since their ``published_seq``.
+    """
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    smile_id = models.BigIntegerField()
+    email = models.CharField(max_length=254, blank=True)
+    state = models.CharField(max_length=16, choices=CustomerState.choices)
+    points_balance = models.BigIntegerField(default=0)
+    vip_tier_id = models.BigIntegerField(null=True, blank=True)
+    vip_tier_name = models.CharField(max_length=255, null=True, blank=True)
+    vip_tier_expires_at = models.DateTimeField(null=True, blank=True)
+    smile_created_at = models.DateTimeField()
+    smile_updated_at = models.DateTimeField()
+    loyalty_member_since = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField()
+    gone_at = models.DateTimeField(null=True, blank=True)
+    change_seq = models.BigIntegerField(default=0)
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        verbose_name = "customer snapshot"
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "smile_id"], name="uniq_snapshot_smile_id")
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "change_seq"], name="snapshot_change_seq"),
+            models.Index(fields=["merchant", "email"], name="snapshot_email"),
+        ]
+
+    def __str__(self):
+        return f"Smile customer #{self.smile_id}"
+
+
+class ListItem(models.Model):
+    """One Smile customer in one list, with the metadata workflows use.
+
+    Duplicate emails are separate items (one per Smile customer). Keyset paging uses
+    ``(sort key, id)``; lookups by email use ``(list, email)``.
+    """
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    list = models.ForeignKey(LoyaltyList, on_delete=models.CASCADE, related_name="items", db_index=False)
+    smile_customer_id = models.BigIntegerField()
+    email = models.CharField(max_length=254)
+    points_balance = models.BigIntegerField(default=0)
+    vip_tier_id = models.BigIntegerField(null=True, blank=True)
+    vip_tier_name = models.CharField(max_length=255, null=True, blank=True)
+    vip_tier_expires_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=CustomerState.choices)
+    loyalty_member_since = models.DateTimeField(null=True, blank=True)
+    added_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["list", "smile_customer_id"], name="uniq_item_customer")
+        ]
+        indexes = [
+            models.Index(fields=["list", "email", "id"], name="item_email"),
+            models.Index(fields=["list", "id"], name="item_id"),
+            models.Index(fields=["list", "points_balance", "id"], name="item_points"),
+            models.Index(fields=["list", "loyalty_member_since", "id"], name="item_member_since"),
+        ]
+
+    def __str__(self):
+        return f"{self.email} in list #{self.list_id}"
+
+
+class SyncRun(models.Model):
+    class Kind(models.TextChoices):
+        DELTA = "delta", "Delta"
+        FULL = "full", "Full reconcile"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        HELD = "held", "Held"
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    customers_fetched = models.PositiveIntegerField(default=0)
+    lists_published = models.PositiveIntegerField(default=0)
+    items_added = models.PositiveIntegerField(default=0)
+    items_removed = models.PositiveIntegerField(default=0)
+    items_changed = models.PositiveIntegerField(default=0)
+    customers_gone = models.PositiveIntegerField(default=0)
+    smile_customer_id = models.BigIntegerField(null=True, blank=True, help_text="Webhook runs.")
+    resumed = models.BooleanField(default=False, help_text="A full walk resumed from a checkpoint.")
+    error_message = models.TextField(blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["merchant", "-started_at"], name="syncrun_recent")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} run #{self.pk} ({self.status})"
+
+    @property
+    def is_good(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.HELD)
+
+
+class SyncRunList(models.Model):
+    """What one run did to one list. ``outcome=held`` is also the held-removal record an admin decides."""
+
+    class Outcome(models.TextChoices):
+        PUBLISHED = "published", "Published"
+        HELD = "held", "Held (too many removals)"
+        STALE = "stale", "Skipped (stale)"
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        DISCARDED = "discarded", "Discarded"
+        SUPERSEDED = "superseded", "Superseded by a later run"
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="list_results")
+    list = models.ForeignKey(LoyaltyList, on_delete=models.CASCADE, related_name="run_results")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    added = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    list_size = models.PositiveIntegerField(default=0, help_text="Items before this run.")
+    decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "list"], name="uniq_run_list")]
+        indexes = [models.Index(fields=["list", "decision"], name="runlist_decision")]
+
+    def __str__(self):
+        return f"run #{self.run_id} / list #{self.list_id}: {self.outcome}"
+
+
+class ListChange(models.Model):
+    class Kind(models.TextChoices):
+        JOINED = "joined", "Joined"
+        LEFT = "left", "Left"
+        TIER_UP = "tier_up", "Tier up"
+        TIER_DOWN = "tier_down", "Tier down"
+        METADATA = "metadata_changed", "Metadata changed"
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes")
+    list = models.ForeignKey(LoyaltyList, on_delete=models.CASCADE, related_name="changes", db_index=False)
+    smile_customer_id = models.BigIntegerField()
+    email = models.CharField(max_length=254)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    previous_vip_tier_name = models.CharField(max_length=255, null=True, blank=True)
+    vip_tier_name = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["list", "id"], name="change_list")]
+
+    def __str__(self):
+        return f"{self.email} {self.kind} list #{self.list_id}"
+
+
+class SyncState(models.Model):
+    """Per-merchant sync bookkeeping.
+
+    ``watermark``: start time of the last good delta/full cycle (the next delta asks Smile for customers
+    updated since ``watermark - overlap``). ``change_seq``: the snapshot change counter, taken once per
+    write transaction (row-locked, so it also serialises publishes with webhook refreshes).
+    ``full_walk``: checkpoint of an unfinished full walk ``{"started_at", "run_id", "cursors", "done"}``.
+    """
+
+    merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
+    watermark = models.DateTimeField(null=True, blank=True)
+    last_full_at = models.DateTimeField(null=True, blank=True)
+    change_seq = models.BigIntegerField(default=0)
+    full_walk = models.JSONField(null=True, blank=True)
+
+    objects = MerchantOwnedManager()
+
+    def __str__(self):
+        return f"sync state of merchant #{self.merchant_id}"
+
+
+class SyncLease(models.Model):
+    """At most one cycle per merchant: claimed with a conditional UPDATE, expires if the holder dies."""
+
+    merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
+    holder = models.CharField(max_length=64, null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MerchantOwnedManager()
+
+    def __str__(self):
+        return f"sync lease of merchant #{self.merchant_id} ({self.holder or 'free'})"

@@ -1,0 +1,181 @@
+"""Writes of the lists domain. Views, the API, admin actions, commands and tasks call these."""
+
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Audience, LoyaltyList, SyncRun, SyncRunList, VipTier
+from .sync.cycle import cycle_run
+from .sync.publish import ALL, publish_list
+from .sync.state import seq_next, state_ensure, state_lock
+from .sync.tiers import TierChanges, tiers_apply
+from .sync.webhook import customer_refresh as _customer_refresh
+
+logger = logging.getLogger(__name__)
+
+TASK_CYCLE = "loyalty_lists.lists.tasks.sync_cycle_task"
+TASK_CUSTOMER_REFRESH = "loyalty_lists.lists.tasks.customer_refresh_task"
+
+
+# --- lists ------------------------------------------------------------------------------------------
+def _validate_audience(*, merchant, audience: str, vip_tier_id: int | None) -> None:
+    if audience not in Audience.values:
+        raise ValidationError({"audience": f"Unknown audience {audience!r}."})
+    if audience == Audience.VIP_TIER:
+        if vip_tier_id is None:
+            raise ValidationError({"vip_tier_id": "Choose the VIP tier of this list."})
+        if not VipTier.objects.filter(merchant=merchant, smile_id=vip_tier_id, exists_in_smile=True).exists():
+            raise ValidationError({"vip_tier_id": "That VIP tier does not exist in Smile (any more)."})
+    elif vip_tier_id is not None:
+        raise ValidationError({"vip_tier_id": "Only VIP tier lists have a tier."})
+
+
+def list_create(
+    *,
+    merchant,
+    name: str,
+    audience: str,
+    vip_tier_id: int | None = None,
+    created_by=None,
+    enqueue: bool = True,
+) -> LoyaltyList:
+    """Create a list; it is filled by the next cycle (enqueued now unless ``enqueue=False``)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A list needs a name."})
+    _validate_audience(merchant=merchant, audience=audience, vip_tier_id=vip_tier_id)
+    with transaction.atomic():
+        lst = LoyaltyList.objects.create(
+            merchant=merchant, name=name, audience=audience, vip_tier_id=vip_tier_id, created_by=created_by
+        )
+        if enqueue:
+            transaction.on_commit(lambda: sync_enqueue(merchant=merchant))
+    return lst
+
+
+def list_update(
+    *,
+    list: LoyaltyList,
+    name: str | None = None,
+    audience: str | None = None,
+    vip_tier_id: int | None = None,
+    enqueue: bool = True,
+) -> LoyaltyList:
+    """Rename a list or change its rule (``audience`` and/or ``vip_tier_id``); a new rule recomputes the
+    list whole at the next cycle."""
+    lst = list
+    fields = ["updated_at"]
+    if name is not None:
+        if not name.strip():
+            raise ValidationError({"name": "A list needs a name."})
+        lst.name = name.strip()
+        fields.append("name")
+    new_audience = audience or lst.audience
+    new_tier = lst.vip_tier_id if audience is None and vip_tier_id is None else vip_tier_id
+    rule_changed = (new_audience, new_tier) != (lst.audience, lst.vip_tier_id)
+    if rule_changed:
+        _validate_audience(merchant=lst.merchant, audience=new_audience, vip_tier_id=new_tier)
+        lst.audience, lst.vip_tier_id = new_audience, new_tier
+        lst.published_seq = 0
+        lst.stale_since, lst.stale_reason = None, ""
+        fields += ["audience", "vip_tier_id", "published_seq", "stale_since", "stale_reason"]
+    with transaction.atomic():
+        lst.save(update_fields=fields)
+        if rule_changed and enqueue:
+            transaction.on_commit(lambda: sync_enqueue(merchant=lst.merchant))
+    return lst
+
+
+def list_delete(*, list: LoyaltyList) -> None:
+    with transaction.atomic():
+        list.delete()
+
+
+# --- sync -------------------------------------------------------------------------------------------
+def sync_enqueue(*, merchant, full: bool = False) -> str:
+    """*Sync now*: queue one cycle for ``merchant`` (a no-op run if one is already running)."""
+    from django_q.tasks import async_task
+
+    kind = SyncRun.Kind.FULL if full else SyncRun.Kind.DELTA
+    return async_task(TASK_CYCLE, merchant.pk, kind, task_name=f"sync {kind} merchant {merchant.pk}")
+
+
+def sync_cycle_run(
+    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None
+) -> SyncRun | None:
+    """Run one cycle in this process; None when another cycle of the merchant holds the lease."""
+    return cycle_run(merchant_id=merchant_id, kind=kind, client=client, progress=progress)
+
+
+def customer_refresh_enqueue(*, merchant_id: int, smile_customer_id: int) -> str:
+    from django_q.tasks import async_task
+
+    return async_task(
+        TASK_CUSTOMER_REFRESH,
+        merchant_id,
+        smile_customer_id,
+        task_name=f"refresh customer {smile_customer_id} merchant {merchant_id}",
+    )
+
+
+def customer_refresh(*, merchant_id: int, smile_customer_id: int, client=None) -> SyncRun:
+    return _customer_refresh(merchant_id=merchant_id, smile_customer_id=smile_customer_id, client=client)
+
+
+def vip_tiers_refresh(*, merchant, client=None) -> TierChanges:
+    """Fetch the tier list now (e.g. right after connecting, for the list form) and apply it."""
+    if client is None:
+        from integrations.smile.client import client_for_merchant
+
+        with client_for_merchant(merchant) as real_client:
+            tiers = real_client.list_vip_tiers()
+    else:
+        tiers = client.list_vip_tiers()
+    state_ensure(merchant.pk)
+    with transaction.atomic():
+        state_lock(merchant.pk)
+        return tiers_apply(merchant.pk, tiers, now=timezone.now(), seq=seq_next(merchant.pk))
+
+
+# --- held runs --------------------------------------------------------------------------------------
+def _pending_hold(run_list: SyncRunList) -> SyncRunList:
+    locked = SyncRunList.objects.select_for_update().select_related("list", "run").get(pk=run_list.pk)
+    if locked.decision != SyncRunList.Decision.PENDING:
+        raise ValidationError(f"This held run was already {locked.get_decision_display().lower()}.")
+    return locked
+
+
+def held_run_approve(*, run_list: SyncRunList, user=None) -> SyncRunList:
+    """Apply a held list: publish it from the current snapshot, removals included."""
+    state_ensure(run_list.merchant_id)
+    with transaction.atomic():
+        state = state_lock(run_list.merchant_id)
+        held = _pending_hold(run_list)
+        lst = held.list
+        if lst.is_stale:
+            raise ValidationError("The list is stale (its VIP tier vanished); it cannot be published.")
+        now = timezone.now()
+        outcome = publish_list(lst, ALL, run=held.run, now=now, guardrail=False)
+        lst.published_seq = state.change_seq
+        lst.last_published_at = now
+        lst.item_count = outcome.list_size + outcome.added - outcome.removed
+        lst.save(update_fields=["published_seq", "last_published_at", "item_count", "updated_at"])
+        held.decision = SyncRunList.Decision.APPROVED
+        held.decided_by, held.decided_at = user, now
+        held.added, held.removed, held.changed = outcome.added, outcome.removed, outcome.changed
+        held.save(update_fields=["decision", "decided_by", "decided_at", "added", "removed", "changed"])
+    logger.info("Held list %s of run %s approved: -%s items", lst.pk, held.run_id, outcome.removed)
+    return held
+
+
+def held_run_discard(*, run_list: SyncRunList, user=None) -> SyncRunList:
+    """Drop a held list's changes; the list stays as it is (the next cycle re-evaluates it)."""
+    with transaction.atomic():
+        held = _pending_hold(run_list)
+        held.decision = SyncRunList.Decision.DISCARDED
+        held.decided_by, held.decided_at = user, timezone.now()
+        held.save(update_fields=["decision", "decided_by", "decided_at"])
+    logger.info("Held list %s of run %s discarded", held.list_id, held.run_id)
+    return held

@@ -1,0 +1,307 @@
+"""One sync cycle for one merchant: lease -> tiers -> customers -> publish -> record.
+
+    run = cycle_run(merchant_id=m.pk, kind="delta")   # None when another cycle holds the lease
+
+1. **Lease** (``lease.py``): at most one cycle per merchant; heartbeats while fetching; re-checked
+   inside the publish transaction.
+2. **Tiers**: fetched first (one call); applied to ``VipTier`` / stale lists inside the publish
+   transaction, so a failed cycle changes no list, not even its staleness.
+3. **Customers** (``fetch.py``) into the snapshot (``snapshot.py``), batched:
+   * *delta*: ``updated_at_min = watermark - SAFETY_OVERLAP``, one unfiltered chain;
+   * *full* (daily, the first sync, and whenever an unfinished full walk is checkpointed): one chain per
+     state in parallel; every batch stores the chains' cursors (``SyncState.full_walk``) in the same
+     transaction as its rows, so a crash resumes the walk. When the walk completes, one delta pass from
+     the walk's start catches customers that changed after the walk had passed them (during a long
+     walk, or between a crash and the resume). Then live rows nobody saw since the walk started are gone
+     from Smile (re-checked one by one with ``get_customer`` when there are few — this catches a
+     customer who changed state between two parallel chains) and are tombstoned; they leave every list
+     at the publish. (A customer deleted after the walk saw them is caught by the next full walk.)
+4. **Publish** (``publish.py``): every non-stale list, set-wise, in one transaction; guardrail per list.
+5. **Record**: ``SyncRunList`` per list, totals on the ``SyncRun``, and the watermark — in the same
+   transaction, so only a successful (or held) cycle advances it. The watermark is when the cycle's
+   last pass over Smile *started* (a delta: the run's start; a full: its catch-up pass), never its end.
+
+**Failure**: any exception before the publish commits leaves every list, the tiers and the watermark as
+they were and records the error on the run. The snapshot may already hold part of the failed run's
+data; that is safe because lists are only ever computed from it at a publish, every snapshot write
+carries a change number above every list's ``published_seq`` (so the next publish re-examines it), and
+the next cycle refetches from the unchanged watermark. A crash (killed worker) leaves the run
+"running"; the next cycle that claims the lease marks it interrupted.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from integrations.smile.errors import SmileError
+from loyalty_lists.logging import correlation_id as correlation_scope
+
+from ..models import SyncRun, SyncRunList, SyncState, VipTier
+from .fetch import Chain, walk
+from .lease import Lease, lease_claim
+from .publish import ListOutcome, publish_lists
+from .snapshot import tombstone_customers, unseen_since, upsert_customers
+from .state import seq_next, state_ensure, state_lock
+from .tiers import tier_names, tiers_apply
+
+logger = logging.getLogger(__name__)
+
+SAFETY_OVERLAP = timedelta(minutes=5)
+FULL_WALK_STATES = ("member", "candidate", "disabled")
+GONE_VERIFY_MAX = 100  # re-check at most this many "unseen" customers one by one
+WEBHOOK_RUN_ORPHAN_AFTER = timedelta(minutes=10)
+
+
+def cycle_run(
+    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None, correlation_id=None
+) -> SyncRun | None:
+    """Run one cycle if the merchant's lease is free; return its ``SyncRun`` (None: lease busy)."""
+    lease = lease_claim(merchant_id)
+    if lease is None:
+        return None
+    cid = correlation_id or f"sync-{merchant_id}-{uuid.uuid4().hex[:10]}"
+    try:
+        with correlation_scope(cid):
+            return _Cycle(merchant_id, kind, lease, cid, progress).run(client)
+    finally:
+        lease.release()
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, SmileError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Cycle:
+    def __init__(self, merchant_id: int, kind: str, lease: Lease, cid: str, progress):
+        self.merchant_id = merchant_id
+        self.requested_kind = kind
+        self.lease = lease
+        self.cid = cid
+        self.progress = progress
+        self.tier_names: dict[int, str] = {}
+
+    def _report(self, run: SyncRun, phase: str, detail=None) -> None:
+        if self.progress is not None:
+            self.progress(run, phase, detail)
+
+    def run(self, client) -> SyncRun:
+        state = state_ensure(self.merchant_id)
+        self._close_orphans()
+        kind = self.requested_kind
+        if kind == SyncRun.Kind.DELTA and (state.watermark is None or state.full_walk):
+            kind = SyncRun.Kind.FULL  # first sync, or finish an interrupted full walk
+        run = SyncRun.objects.create(
+            merchant_id=self.merchant_id, kind=kind, started_at=timezone.now(), correlation_id=self.cid
+        )
+        logger.info("Sync run %s (%s) started for merchant %s", run.pk, kind, self.merchant_id)
+        try:
+            if client is None:
+                from integrations.smile.client import client_for_merchant
+
+                with client_for_merchant(state.merchant, correlation_id=self.cid) as real_client:
+                    self._run(real_client, run, state)
+            else:
+                self._run(client, run, state)
+        except Exception as exc:
+            self._fail(run, exc)
+        self._report(run, "done")
+        return run
+
+    def _close_orphans(self) -> None:
+        """Runs left "running" by a killed worker (we hold the lease, so no cycle is really running)."""
+        now = timezone.now()
+        runs = SyncRun.objects.filter(merchant_id=self.merchant_id, status=SyncRun.Status.RUNNING)
+        message = "Interrupted: the worker stopped before the run finished."
+        runs.exclude(kind=SyncRun.Kind.WEBHOOK).update(
+            status=SyncRun.Status.FAILED, error_message=message, finished_at=now
+        )
+        runs.filter(kind=SyncRun.Kind.WEBHOOK, started_at__lt=now - WEBHOOK_RUN_ORPHAN_AFTER).update(
+            status=SyncRun.Status.FAILED, error_message=message, finished_at=now
+        )
+
+    def _fail(self, run: SyncRun, exc: Exception) -> None:
+        if isinstance(exc, SmileError):
+            logger.warning("Sync run %s failed: %s", run.pk, exc)
+        else:
+            logger.exception("Sync run %s failed", run.pk)
+        run.status = SyncRun.Status.FAILED
+        run.error_message = error_text(exc)[:2000]
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error_message", "finished_at"])
+        if isinstance(exc, SmileError):  # the connection page shows the latest Smile problem too
+            from integrations.smile.services import connection_error_record
+
+            connection_error_record(merchant=self.merchant_id, message=run.error_message)
+
+    # --- the cycle ------------------------------------------------------------------------------
+    def _run(self, client, run: SyncRun, state: SyncState) -> None:
+        tiers = client.list_vip_tiers()
+        # Snapshot rows are written with the *last good* tier names (VipTier); the publish applies this
+        # cycle's tier list (renames included) to them and to VipTier in one transaction, so a failed
+        # cycle leaves snapshot names matching VipTier and no rename is missed. Tiers VipTier does not
+        # know yet (the first sync) get this cycle's names; the publish re-checks them as "created".
+        known = set(VipTier.objects.filter(merchant_id=self.merchant_id).values_list("smile_id", flat=True))
+        self.tier_names = {t.id: t.name for t in tiers if t.id not in known}
+        self.tier_names.update(tier_names(self.merchant_id))
+        self._report(run, "tiers", len(tiers))
+        if run.kind == SyncRun.Kind.FULL:
+            watermark = self._full_walk(client, run, state)
+        else:
+            since = state.watermark - SAFETY_OVERLAP
+            walk(
+                client,
+                [Chain("all", None, updated_at_min=since)],
+                lambda rows, pos, pages: self._flush(run, rows, pages),
+            )
+            watermark = run.started_at
+        self._publish(run, tiers, watermark)
+
+    def _flush(self, run: SyncRun, rows, pages: int, checkpoint: dict | None = None) -> None:
+        self.lease.heartbeat()
+        with transaction.atomic():
+            seq = seq_next(self.merchant_id)
+            upsert_customers(self.merchant_id, rows, seq=seq, tier_names=self.tier_names)
+            if checkpoint is not None:
+                SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
+            SyncRun.objects.filter(pk=run.pk).update(
+                pages_fetched=F("pages_fetched") + pages, customers_fetched=F("customers_fetched") + len(rows)
+            )
+        run.pages_fetched += pages
+        run.customers_fetched += len(rows)
+        self._report(run, "fetch")
+
+    def _full_walk(self, client, run: SyncRun, state: SyncState) -> datetime:
+        checkpoint = state.full_walk
+        if checkpoint:
+            run.resumed = True
+            run.save(update_fields=["resumed"])
+            logger.info("Resuming the full walk started by run %s", checkpoint.get("run_id"))
+        else:
+            checkpoint = {
+                "started_at": run.started_at.isoformat(),
+                "run_id": run.pk,
+                "cursors": {},
+                "done": [],
+            }
+            SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
+        walk_started_at = parse_datetime(checkpoint["started_at"])
+        chains = [
+            Chain(s, s, start_cursor=checkpoint["cursors"].get(s))
+            for s in FULL_WALK_STATES
+            if s not in checkpoint["done"]
+        ]
+
+        def flush(rows, position, pages):
+            for key, (cursor, done) in position.items():
+                checkpoint["cursors"][key] = cursor
+                if done and key not in checkpoint["done"]:
+                    checkpoint["done"].append(key)
+            self._flush(run, rows, pages, checkpoint=checkpoint)
+
+        walk(client, chains, flush)
+        # Customers the walk passed before they changed (during a long walk, or between a crash and the
+        # resume) come back with one delta pass over the walk's time span.
+        caught_up_at = timezone.now()
+        since = walk_started_at - SAFETY_OVERLAP
+        walk(
+            client,
+            [Chain("all", None, updated_at_min=since)],
+            lambda rows, pos, pages: self._flush(run, rows, pages, checkpoint=checkpoint),
+        )
+        self._mark_gone(client, run, walk_started_at)
+        return caught_up_at
+
+    def _mark_gone(self, client, run: SyncRun, walk_started_at: datetime) -> None:
+        """The walk completed: whoever it (or a webhook since) did not see is gone from Smile."""
+        unseen = unseen_since(self.merchant_id, walk_started_at)
+        found, gone_ids, set_based = [], [], False
+        if unseen.count() <= GONE_VERIFY_MAX:
+            for smile_id in unseen.values_list("smile_id", flat=True):
+                customer = client.get_customer(smile_id)
+                if customer is None:
+                    gone_ids.append(smile_id)
+                else:
+                    found.append((customer, timezone.now()))
+        else:
+            set_based = True
+        now = timezone.now()
+        with transaction.atomic():
+            seq = seq_next(self.merchant_id)
+            upsert_customers(self.merchant_id, found, seq=seq, tier_names=self.tier_names)
+            if set_based:
+                gone = unseen_since(self.merchant_id, walk_started_at).update(gone_at=now, change_seq=seq)
+            else:
+                gone = tombstone_customers(self.merchant_id, gone_ids, now=now, seq=seq)
+            SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=None)
+            run.customers_gone = gone
+            run.save(update_fields=["customers_gone"])
+        if gone:
+            logger.info("Full walk: %s customers are gone from Smile", gone)
+
+    def _publish(self, run: SyncRun, tiers, watermark: datetime) -> None:
+        full = run.kind == SyncRun.Kind.FULL
+        now = timezone.now()
+        with transaction.atomic():
+            self.lease.heartbeat(force=True)  # still ours: nobody else can publish meanwhile
+            state = state_lock(self.merchant_id)
+            seq = seq_next(self.merchant_id)
+            tiers_apply(self.merchant_id, tiers, now=now, seq=seq)
+            self._report(run, "publish")
+            outcomes = publish_lists(
+                merchant_id=self.merchant_id,
+                run=run,
+                now=now,
+                published_seq=seq,
+                progress=lambda outcome: self._report(run, "list", outcome),
+            )
+            self._record(run, outcomes)
+            state.watermark = watermark
+            if full:
+                state.last_full_at = watermark
+            state.save(update_fields=["watermark", "last_full_at"])
+            run.finished_at = timezone.now()
+            run.save()
+        logger.info(
+            "Sync run %s %s: %s lists published, +%s -%s ~%s items",
+            run.pk,
+            run.status,
+            run.lists_published,
+            run.items_added,
+            run.items_removed,
+            run.items_changed,
+        )
+
+    def _record(self, run: SyncRun, outcomes: list[ListOutcome]) -> None:
+        Outcome, Decision = SyncRunList.Outcome, SyncRunList.Decision
+        decided = [o.list_id for o in outcomes if o.outcome != Outcome.STALE]
+        SyncRunList.objects.filter(list_id__in=decided, decision=Decision.PENDING).update(
+            decision=Decision.SUPERSEDED, decided_at=timezone.now()
+        )
+        SyncRunList.objects.bulk_create(
+            SyncRunList(
+                merchant_id=self.merchant_id,
+                run=run,
+                list_id=o.list_id,
+                outcome=o.outcome,
+                added=o.added,
+                removed=o.removed,
+                changed=o.changed,
+                list_size=o.list_size,
+                decision=Decision.PENDING if o.outcome == Outcome.HELD else "",
+            )
+            for o in outcomes
+        )
+        published = [o for o in outcomes if o.outcome == Outcome.PUBLISHED]
+        run.lists_published = len(published)
+        run.items_added = sum(o.added for o in published)
+        run.items_removed = sum(o.removed for o in published)
+        run.items_changed = sum(o.changed for o in published)
+        held = any(o.outcome == Outcome.HELD for o in outcomes)
+        run.status = SyncRun.Status.HELD if held else SyncRun.Status.SUCCEEDED

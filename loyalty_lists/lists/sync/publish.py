@@ -1,0 +1,282 @@
+"""Publishing: snapshot -> ``ListItem`` rows, set-wise, inside the caller's transaction.
+
+For one list and a *candidate* set of snapshot rows (every row for a whole recompute, rows changed
+since the list's ``published_seq`` for an incremental one, one customer for a webhook refresh), three
+statements each compute a set in SQL — no Python loop over items:
+
+* removed: items of candidates that are no longer members (or gone from Smile); a whole recompute
+  also drops items whose customer is not in the snapshot at all;
+* added: member candidates with no item yet;
+* changed: items whose metadata differs from their member candidate.
+
+Each set is first copied into ``ListChange`` (``INSERT ... SELECT``: joined / left / tier up / tier
+down / metadata changed) and then applied (``DELETE`` / ``INSERT ... SELECT`` / ``UPDATE ... FROM``).
+The membership condition is ``membership_q`` compiled to SQL, so the rules exist once.
+
+``publish_lists`` runs every non-stale list of the merchant in the cycle's one publish transaction:
+readers see the old lists or the new ones, never a mix. The removal guardrail is checked per list
+before anything is written for it; a held list gets nothing and a ``SyncRunList(outcome=held)`` record.
+
+SQL strings here (and in ``snapshot.py``) interpolate only quoted identifiers and ``Q`` fragments
+compiled by Django; every value is a bound parameter (hence the ``S608`` / ``B608`` exemptions).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import F
+
+from ..membership import membership_q
+from ..models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
+from .sql import col, distinct_op, dt, execute, fetch_value, qn, table, where_sql
+
+logger = logging.getLogger(__name__)
+
+ITEM_DATA = (
+    "email",
+    "points_balance",
+    "vip_tier_id",
+    "vip_tier_name",
+    "vip_tier_expires_at",
+    "state",
+    "loyalty_member_since",
+)
+NULLABLE = {"vip_tier_id", "vip_tier_name", "vip_tier_expires_at", "loyalty_member_since"}
+LOWEST_MILESTONE = -1e18  # "no tier" ranks below every tier
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Which snapshot rows to re-examine: all (``None``), changed since ``after_seq``, or one customer."""
+
+    after_seq: int | None = None
+    smile_id: int | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self.after_seq is None and self.smile_id is None
+
+    def sql(self) -> tuple[str, list]:
+        """Extra condition on the snapshot table."""
+        if self.smile_id is not None:
+            return f" AND {col(SmileCustomer, 'smile_id')} = %s", [self.smile_id]
+        if self.after_seq is not None:
+            return f" AND {col(SmileCustomer, 'change_seq')} > %s", [self.after_seq]
+        return "", []
+
+
+ALL = Candidates()
+
+
+@dataclass
+class ListOutcome:
+    list_id: int
+    outcome: str
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    list_size: int = 0
+
+
+def _c(field: str) -> str:
+    return col(SmileCustomer, field)
+
+
+def _i(field: str) -> str:
+    return col(ListItem, field)
+
+
+class _ListSql:
+    """The SQL of one list's publish over one candidate set."""
+
+    def __init__(self, lst: LoyaltyList, candidates: Candidates):
+        self.lst = lst
+        self.I, self.C, self.CH = table(ListItem), table(SmileCustomer), table(ListChange)
+        member_sql, member_params = where_sql(SmileCustomer, membership_q(lst.audience, lst.vip_tier_id))
+        cand_sql, cand_params = candidates.sql()
+        c, i = _c, _i
+        # A snapshot row that belongs in the list.
+        self.good = f"{c('merchant_id')} = %s AND {c('gone_at')} IS NULL AND ({member_sql})"
+        self.good_params = [lst.merchant_id, *member_params]
+        # Items to remove.
+        scope, scope_params = "", []
+        if candidates.smile_id is not None:
+            scope, scope_params = f" AND {i('smile_customer_id')} = %s", [candidates.smile_id]
+        elif candidates.after_seq is not None:
+            scope = (
+                f" AND {i('smile_customer_id')} IN (SELECT {c('smile_id')} FROM {self.C}"  # noqa: S608  # nosec B608
+                f" WHERE {c('merchant_id')} = %s{cand_sql})"
+            )
+            scope_params = [lst.merchant_id, *cand_params]
+        self.removed_where = (
+            f"{i('list_id')} = %s{scope} AND NOT EXISTS (SELECT 1 FROM {self.C} WHERE {self.good}"  # noqa: S608  # nosec B608
+            f" AND {c('smile_id')} = {i('smile_customer_id')})"
+        )
+        self.removed_params = [lst.pk, *scope_params, *self.good_params]
+        # Snapshot rows to add.
+        self.added_where = (
+            f"{self.good}{cand_sql} AND NOT EXISTS (SELECT 1 FROM {self.I} WHERE {i('list_id')} = %s"  # noqa: S608  # nosec B608
+            f" AND {i('smile_customer_id')} = {c('smile_id')})"
+        )
+        self.added_params = [*self.good_params, *cand_params, lst.pk]
+        # Items whose metadata differs from their snapshot row.
+        op = distinct_op()
+        differs = " OR ".join(f"{i(f)} {op if f in NULLABLE else '<>'} {c(f)}" for f in ITEM_DATA)
+        self.changed_join = f"{c('merchant_id')} = %s AND {c('smile_id')} = {i('smile_customer_id')}"
+        self.changed_where = f"{i('list_id')} = %s AND {self.good}{cand_sql} AND ({differs})"
+        self.changed_params = [lst.pk, *self.good_params, *cand_params]
+
+    def change_columns(self) -> str:
+        names = (
+            "merchant_id",
+            "run_id",
+            "list_id",
+            "smile_customer_id",
+            "email",
+            "kind",
+            "previous_vip_tier_name",
+            "vip_tier_name",
+            "created_at",
+        )
+        return ", ".join(qn(n) for n in names)
+
+    def count_removed(self) -> int:
+        return fetch_value(f"SELECT COUNT(*) FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
+
+    def apply(self, run: SyncRun, now: datetime) -> tuple[int, int, int]:
+        i, c, lst = _i, _c, self.lst
+        now_db = dt(now)
+        head = f"INSERT INTO {self.CH} ({self.change_columns()})"
+        # removed
+        execute(
+            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {i('email')}, %s,"  # noqa: S608  # nosec B608
+            f" {i('vip_tier_name')}, NULL, %s FROM {self.I} WHERE {self.removed_where}",
+            [lst.merchant_id, run.pk, ListChange.Kind.LEFT, now_db, *self.removed_params],
+        )
+        removed = execute(f"DELETE FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
+        # changed (before added, so fresh inserts are not compared again)
+        T = table(VipTier)
+        ms_old, ms_new = f"COALESCE(ot.{qn('milestone')}, %s)", f"COALESCE(nt.{qn('milestone')}, %s)"
+        tier_moved = f"{i('vip_tier_id')} {distinct_op()} {c('vip_tier_id')}"
+        kind = (
+            f"CASE WHEN {tier_moved} AND {ms_new} > {ms_old} THEN %s"
+            f" WHEN {tier_moved} AND {ms_new} < {ms_old} THEN %s ELSE %s END"
+        )
+        kind_params = [
+            LOWEST_MILESTONE,
+            LOWEST_MILESTONE,
+            ListChange.Kind.TIER_UP,
+            LOWEST_MILESTONE,
+            LOWEST_MILESTONE,
+            ListChange.Kind.TIER_DOWN,
+            ListChange.Kind.METADATA,
+        ]
+        execute(
+            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {c('email')}, {kind},"  # noqa: S608  # nosec B608
+            f" {i('vip_tier_name')}, {c('vip_tier_name')}, %s"
+            f" FROM {self.I} JOIN {self.C} ON {self.changed_join}"
+            f" LEFT JOIN {T} ot ON ot.{qn('merchant_id')} = %s AND ot.{qn('smile_id')} = {i('vip_tier_id')}"
+            f" LEFT JOIN {T} nt ON nt.{qn('merchant_id')} = %s AND nt.{qn('smile_id')} = {c('vip_tier_id')}"
+            f" WHERE {self.changed_where}",
+            [
+                lst.merchant_id,
+                run.pk,
+                *kind_params,
+                now_db,
+                lst.merchant_id,
+                lst.merchant_id,
+                lst.merchant_id,
+                *self.changed_params,
+            ],
+        )
+        sets = ", ".join(f"{qn(f)} = {c(f)}" for f in ITEM_DATA)
+        changed = execute(
+            f"UPDATE {self.I} SET {sets}, {qn('updated_at')} = %s FROM {self.C}"  # noqa: S608  # nosec B608
+            f" WHERE {self.changed_join} AND {self.changed_where}",
+            [now_db, lst.merchant_id, *self.changed_params],
+        )
+        # added
+        execute(
+            f"{head} SELECT %s, %s, %s, {c('smile_id')}, {c('email')}, %s, NULL, {c('vip_tier_name')}, %s"  # noqa: S608  # nosec B608
+            f" FROM {self.C} WHERE {self.added_where}",
+            [lst.merchant_id, run.pk, lst.pk, ListChange.Kind.JOINED, now_db, *self.added_params],
+        )
+        item_cols = ("merchant_id", "list_id", "smile_customer_id", *ITEM_DATA, "added_at", "updated_at")
+        added = execute(
+            f"INSERT INTO {self.I} ({', '.join(qn(n) for n in item_cols)})"  # noqa: S608  # nosec B608
+            f" SELECT %s, %s, {c('smile_id')}, {', '.join(c(f) for f in ITEM_DATA)}, %s, %s"
+            f" FROM {self.C} WHERE {self.added_where}",
+            [lst.merchant_id, lst.pk, now_db, now_db, *self.added_params],
+        )
+        return added, removed, changed
+
+
+def _guardrail_holds(removed: int, size: int) -> bool:
+    if size < settings.SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS:
+        return False
+    return removed * 100 > settings.SYNC_REMOVAL_GUARDRAIL_PERCENT * size
+
+
+def _item_count(lst: LoyaltyList) -> int:
+    return ListItem.objects.filter(list=lst).count()
+
+
+def publish_list(
+    lst: LoyaltyList, candidates: Candidates, *, run: SyncRun, now: datetime, guardrail: bool = True
+) -> ListOutcome:
+    """Publish one list (no bookkeeping on the list row); held lists are left untouched."""
+    stmts = _ListSql(lst, candidates)
+    # A whole recompute also re-counts (and so corrects) the list's size; otherwise trust the counter.
+    size = _item_count(lst) if candidates.everything else lst.item_count
+    if guardrail:
+        would_remove = stmts.count_removed()
+        if _guardrail_holds(would_remove, size):
+            logger.warning(
+                "List %s held: run %s would remove %s of %s items", lst.pk, run.pk, would_remove, size
+            )
+            return ListOutcome(lst.pk, SyncRunList.Outcome.HELD, removed=would_remove, list_size=size)
+    added, removed, changed = stmts.apply(run, now)
+    return ListOutcome(lst.pk, SyncRunList.Outcome.PUBLISHED, added, removed, changed, size)
+
+
+def publish_lists(
+    *, merchant_id: int, run: SyncRun, now: datetime, published_seq: int, progress=None
+) -> list[ListOutcome]:
+    """Publish every list of the merchant (call inside the publish transaction, state locked).
+
+    Lists never published (``published_seq == 0``: new, rule changed, back from stale) are recomputed
+    whole; the others re-examine only snapshot rows changed since their ``published_seq`` — for a delta
+    *and* a full cycle, since the snapshot only takes a new change number when what lists show changed
+    (or the customer is gone). ``published_seq`` is the counter read under the lock: published lists are
+    up to date through it.
+    """
+    outcomes = []
+    for lst in LoyaltyList.objects.filter(merchant_id=merchant_id).order_by("pk"):
+        if lst.is_stale:
+            outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.STALE, list_size=lst.item_count))
+            continue
+        candidates = ALL if lst.published_seq == 0 else Candidates(after_seq=lst.published_seq)
+        outcome = publish_list(lst, candidates, run=run, now=now)
+        if outcome.outcome == SyncRunList.Outcome.PUBLISHED:
+            lst.published_seq = published_seq
+            lst.last_published_at = now
+            lst.item_count = outcome.list_size + outcome.added - outcome.removed
+            lst.save(update_fields=["published_seq", "last_published_at", "item_count", "updated_at"])
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(outcome)
+    return outcomes
+
+
+def publish_customer(*, merchant_id: int, smile_id: int, run: SyncRun, now: datetime) -> list[ListOutcome]:
+    """One customer's items in every non-stale list (webhook refresh; no guardrail, no list bookkeeping
+    beyond the item count)."""
+    outcomes = []
+    for lst in LoyaltyList.objects.filter(merchant_id=merchant_id, stale_since__isnull=True).order_by("pk"):
+        added, removed, changed = _ListSql(lst, Candidates(smile_id=smile_id)).apply(run, now)
+        if added or removed:
+            LoyaltyList.objects.filter(pk=lst.pk).update(item_count=F("item_count") + added - removed)
+        outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.PUBLISHED, added, removed, changed))
+    return outcomes

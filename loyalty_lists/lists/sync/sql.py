@@ -1,0 +1,74 @@
+"""Small helpers for the hand-written, portable SQL of the snapshot upsert and the publish.
+
+Everything here runs unchanged on SQLite (>= 3.33: ``UPDATE ... FROM``, upsert) and PostgreSQL; the
+only dialect difference is the null-safe inequality operator.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.db.models.sql import Query
+
+
+def qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def table(model) -> str:
+    return qn(model._meta.db_table)
+
+
+def col(model, field: str) -> str:
+    """``"table"."column"``: the form Django's compiler uses, so compiled ``Q`` fragments match."""
+    return f"{table(model)}.{qn(model._meta.get_field(field).column)}"
+
+
+def dt(value: datetime | None):
+    """A datetime as the backend stores it (naive UTC text on SQLite), identical to what the ORM writes."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def dt_adapter() -> Callable[[datetime | None], object]:
+    """``dt`` for hot loops: on SQLite, the same text as the ORM writes (``str`` of naive UTC) without
+    the per-call overhead of Django's adapter; elsewhere the driver adapts aware datetimes itself."""
+    if connection.vendor != "sqlite" or not settings.USE_TZ:
+        return dt
+
+    def adapt(value: datetime | None):
+        if value is None:
+            return None
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return str(value.replace(tzinfo=None))
+
+    return adapt
+
+
+def distinct_op() -> str:
+    """Null-safe "is different from"."""
+    return "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+
+
+def where_sql(model, q: Q) -> tuple[str, list]:
+    """Compile ``q`` into a WHERE fragment whose columns are qualified by ``model``'s table name."""
+    query = Query(model)
+    where = query.build_where(q)
+    compiler = query.get_compiler(connection=connection)
+    sql, params = where.as_sql(compiler, connection)
+    return (sql or "1=1"), list(params)
+
+
+def execute(sql: str, params: list | tuple = ()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def fetch_value(sql: str, params: list | tuple = ()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        return row[0] if row else None

@@ -1,0 +1,119 @@
+"""VIP tiers: apply the cycle's tier list to ``VipTier``, the snapshot's tier names and list staleness.
+
+Runs inside the publish transaction (or ``vip_tiers_refresh``), after ``seq_next``:
+* new tiers are created; renamed tiers get their new name; tiers missing from Smile's list are kept
+  with ``exists_in_smile=False``;
+* the snapshot's ``vip_tier_name`` follows the tier list of this cycle (NULL for a tier Smile no longer
+  lists); rows whose name changes get the new change number, so lists re-examine just them;
+* a tier list whose tier vanished becomes **stale** (frozen, reason shown, skipped by every publish);
+  a stale list whose tier is back is un-staled and recomputed whole at the next publish. "Back" means
+  the same Smile id, or — since Smile gives a re-created tier a new id — exactly one current tier with
+  the vanished tier's name (the list then follows the new id).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from integrations.smile.types import VipTierData
+
+from ..models import Audience, LoyaltyList, SmileCustomer, VipTier
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TierChanges:
+    created: list[int] = field(default_factory=list)
+    renamed: list[int] = field(default_factory=list)
+    vanished: list[int] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)
+    lists_staled: list[int] = field(default_factory=list)
+    lists_recovered: list[int] = field(default_factory=list)
+
+
+def tiers_apply(merchant_id: int, tiers: list[VipTierData], *, now: datetime, seq: int) -> TierChanges:
+    changes = TierChanges()
+    existing = {t.smile_id: t for t in VipTier.objects.filter(merchant_id=merchant_id)}
+    fetched = {t.id: t for t in tiers}
+    for tier in tiers:
+        row = existing.get(tier.id)
+        if row is None:
+            VipTier.objects.create(
+                merchant_id=merchant_id,
+                smile_id=tier.id,
+                name=tier.name,
+                milestone=tier.milestone,
+                exists_in_smile=True,
+                last_seen_at=now,
+            )
+            changes.created.append(tier.id)
+            continue
+        if row.name != tier.name:
+            changes.renamed.append(tier.id)
+        if not row.exists_in_smile:
+            changes.returned.append(tier.id)
+        row.name, row.milestone, row.exists_in_smile, row.last_seen_at = tier.name, tier.milestone, True, now
+        row.save(update_fields=["name", "milestone", "exists_in_smile", "last_seen_at"])
+    for smile_id, row in existing.items():
+        if smile_id not in fetched and row.exists_in_smile:
+            row.exists_in_smile = False
+            row.save(update_fields=["exists_in_smile"])
+            changes.vanished.append(smile_id)
+
+    # Snapshot rows always carry VipTier's names (cycles and webhooks write them from VipTier), so
+    # only the tiers that changed here need their customers' names changed.
+    customers = SmileCustomer.objects.filter(merchant_id=merchant_id)
+    for tier_id in changes.created + changes.renamed + changes.returned:
+        customers.filter(vip_tier_id=tier_id).exclude(vip_tier_name=fetched[tier_id].name).update(
+            vip_tier_name=fetched[tier_id].name, change_seq=seq
+        )
+    if changes.vanished:
+        customers.filter(vip_tier_id__in=changes.vanished).exclude(vip_tier_name=None).update(
+            vip_tier_name=None, change_seq=seq
+        )
+
+    tier_lists = LoyaltyList.objects.filter(merchant_id=merchant_id, audience=Audience.VIP_TIER)
+    for lst in tier_lists.filter(stale_since__isnull=True).exclude(vip_tier_id__in=list(fetched)):
+        known = existing.get(lst.vip_tier_id)
+        label = f"“{known.name}” (#{lst.vip_tier_id})" if known else f"#{lst.vip_tier_id}"
+        lst.stale_since = now
+        lst.stale_reason = (
+            f"The VIP tier {label} no longer exists in Smile; the list is frozen until it returns."
+        )
+        lst.save(update_fields=["stale_since", "stale_reason", "updated_at"])
+        changes.lists_staled.append(lst.pk)
+        logger.warning("List %s is stale: VIP tier %s vanished from Smile", lst.pk, lst.vip_tier_id)
+    current_by_name: dict[str, list[int]] = {}
+    for tier in tiers:
+        current_by_name.setdefault(_name_key(tier.name), []).append(tier.id)
+    for lst in tier_lists.filter(stale_since__isnull=False):
+        if lst.vip_tier_id in fetched:
+            tier_id = lst.vip_tier_id
+        else:
+            # Smile gives a re-created tier a new id: a stale list follows the one current tier that
+            # has its vanished tier's name (the merchant deleted and re-created "Gold").
+            vanished = existing.get(lst.vip_tier_id)
+            same_name = current_by_name.get(_name_key(vanished.name), []) if vanished else []
+            if len(same_name) != 1:
+                continue
+            tier_id = same_name[0]
+        logger.info("List %s recovered: VIP tier %s is in Smile (was %s)", lst.pk, tier_id, lst.vip_tier_id)
+        lst.vip_tier_id = tier_id
+        lst.stale_since = None
+        lst.stale_reason = ""
+        lst.published_seq = 0  # recompute the whole list at the next publish
+        lst.save(update_fields=["vip_tier_id", "stale_since", "stale_reason", "published_seq", "updated_at"])
+        changes.lists_recovered.append(lst.pk)
+    return changes
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def tier_names(merchant_id: int) -> dict[int, str]:
+    """The last good cycle's tier list, for writes outside a cycle (webhook refreshes)."""
+    return dict(
+        VipTier.objects.filter(merchant_id=merchant_id, exists_in_smile=True).values_list("smile_id", "name")
+    )

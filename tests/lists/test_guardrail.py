@@ -1,0 +1,126 @@
+"""The removal guardrail: a run that would remove > 20 % of a list of >= 100 items is held for it."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+
+from loyalty_lists.lists import services
+from loyalty_lists.lists.explain import explain
+from loyalty_lists.lists.models import ListChange, SyncRunList
+
+from .conftest import assert_lists_match, items_of
+
+
+@pytest.fixture
+def big_list(smile, run_cycle, make_list):
+    ids = smile.add_many(100)
+    members = make_list("all_members", name="Members")
+    candidates = make_list("members_and_candidates", name="Everyone")
+    run_cycle()
+    return members, candidates, ids
+
+
+def test_a_mass_removal_is_held_and_nothing_is_published_for_that_list(smile, run_cycle, big_list, make_list):
+    members, everyone, ids = big_list
+    for cid in ids[:21]:
+        smile.update(cid, state="candidate")  # leave "members", stay in "everyone"
+    smile.update(ids[50], points=7)
+
+    run = run_cycle()
+
+    assert run.status == "held"
+    held = SyncRunList.objects.get(run=run, list=members)
+    assert (held.outcome, held.decision, held.removed, held.list_size) == ("held", "pending", 21, 100)
+    assert len(items_of(members)) == 100 and items_of(members)[ids[50]].points_balance == 0, (
+        "nothing published"
+    )
+    assert not ListChange.objects.filter(run=run, list=members).exists()
+    assert SyncRunList.objects.get(run=run, list=everyone).outcome == "published"
+    assert items_of(everyone)[ids[0]].state == "candidate", "the other lists are published"
+    assert explain(list=members, email="shopper0@example.com").reason_code == "held"
+
+
+def test_exactly_the_threshold_is_not_held(smile, run_cycle, big_list):
+    members, _, ids = big_list
+    for cid in ids[:20]:
+        smile.update(cid, state="disabled")
+    assert run_cycle().status == "succeeded"
+    assert len(items_of(members)) == 80
+
+
+def test_small_lists_are_never_held(smile, run_cycle, make_list):
+    ids = smile.add_many(99)
+    members = make_list("all_members")
+    run_cycle()
+    for cid in ids[:90]:
+        smile.delete(cid)
+    assert run_cycle("full").status == "succeeded"
+    assert len(items_of(members)) == 9
+
+
+@override_settings(SYNC_REMOVAL_GUARDRAIL_PERCENT=50.0, SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS=10)
+def test_the_thresholds_are_settings(smile, run_cycle, make_list):
+    ids = smile.add_many(20)
+    make_list("all_members")
+    run_cycle()
+    for cid in ids[:10]:
+        smile.update(cid, state="disabled")
+    assert run_cycle().status == "succeeded", "50 % of 20 is not more than 50 %"
+    for cid in ids[10:16]:
+        smile.update(cid, state="disabled")
+    assert run_cycle().status == "held", "60 % of 10 is"
+
+
+def test_approving_a_held_list_applies_it_from_the_current_snapshot(smile, run_cycle, big_list):
+    members, _, ids = big_list
+    for cid in ids[:30]:
+        smile.update(cid, state="disabled")
+    run = run_cycle()
+    held = SyncRunList.objects.get(run=run, list=members, decision="pending")
+
+    approved = services.held_run_approve(run_list=held)
+
+    assert (approved.decision, approved.removed) == ("approved", 30)
+    assert_lists_match([members], smile)
+    assert ListChange.objects.filter(run=run, list=members, kind="left").count() == 30
+    members.refresh_from_db()
+    assert members.item_count == 70
+    with pytest.raises(ValidationError):
+        services.held_run_approve(run_list=held)
+    smile.update(ids[40], points=5)
+    later = run_cycle()
+    assert SyncRunList.objects.get(run=later, list=members).outcome == "published", "later cycles publish it"
+    assert items_of(members)[ids[40]].points_balance == 5
+
+
+def test_discarding_a_held_list_keeps_it_and_the_next_cycle_decides_again(smile, run_cycle, big_list):
+    members, _, ids = big_list
+    for cid in ids[:30]:
+        smile.update(cid, state="disabled")
+    run = run_cycle()
+    held = SyncRunList.objects.get(run=run, list=members)
+
+    services.held_run_discard(run_list=held)
+
+    held.refresh_from_db()
+    assert held.decision == "discarded"
+    assert len(items_of(members)) == 100
+    again = run_cycle()
+    assert again.status == "held", "Smile still says so: the next cycle holds the list again"
+    assert SyncRunList.objects.get(run=again, list=members).decision == "pending"
+    assert SyncRunList.objects.get(run=again, list=members).removed == 30
+
+
+def test_a_later_publish_supersedes_a_pending_hold(smile, run_cycle, big_list):
+    members, _, ids = big_list
+    for cid in ids[:30]:
+        smile.update(cid, state="disabled")
+    first = run_cycle()
+    for cid in ids[:30]:
+        smile.update(cid, state="member")  # Smile fixed itself
+
+    second = run_cycle()
+
+    assert second.status == "succeeded"
+    assert SyncRunList.objects.get(run=first, list=members).decision == "superseded"
+    assert len(items_of(members)) == 100

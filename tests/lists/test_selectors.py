@@ -1,0 +1,124 @@
+"""Reads: keyset paging of list items, lookups by email, last good sync."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from loyalty_lists.lists import selectors
+from loyalty_lists.lists.models import ListItem, LoyaltyList
+
+
+@pytest.fixture
+def filled(merchant):
+    lst = LoyaltyList.objects.create(merchant=merchant, name="L", audience="members_and_candidates")
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = []
+    for n in range(23):
+        since = None if n % 4 == 0 else base + timedelta(days=n % 5)  # nulls and ties
+        rows.append(
+            ListItem(
+                merchant=merchant,
+                list=lst,
+                smile_customer_id=100 + n,
+                email=f"e{n % 7}@x.com",
+                points_balance=n % 3,
+                state="member" if since else "candidate",
+                loyalty_member_since=since,
+                added_at=base,
+                updated_at=base,
+            )
+        )
+    ListItem.objects.bulk_create(rows)
+    return lst
+
+
+def walk(lst, sort, limit):
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = selectors.list_items_page(list=lst, sort=sort, after=cursor, limit=limit)
+        seen += page.items
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen, pages
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["email", "-email", "points_balance", "-points_balance", "loyalty_member_since", "-loyalty_member_since"],
+)
+@pytest.mark.parametrize("limit", [1, 4, 23, 50])
+def test_keyset_pages_visit_every_item_once_in_order(filled, sort, limit):
+    items, pages = walk(filled, sort, limit)
+    key = sort.lstrip("-")
+    descending = sort.startswith("-")
+
+    def order(item):
+        value = getattr(item, key)
+        return (value is None, value if value is not None else 0, item.pk)
+
+    expected = sorted(ListItem.objects.filter(list=filled), key=order)
+    if descending:
+        non_null = sorted(
+            [i for i in expected if getattr(i, key) is not None],
+            key=lambda i: (getattr(i, key), i.pk),
+            reverse=True,
+        )
+        nulls = sorted([i for i in expected if getattr(i, key) is None], key=lambda i: i.pk, reverse=True)
+        expected = non_null + nulls
+    assert [i.pk for i in items] == [i.pk for i in expected]
+    assert pages == max(1, -(-23 // limit))
+
+
+def test_a_cursor_of_another_sort_or_garbage_is_rejected(filled):
+    page = selectors.list_items_page(list=filled, sort="email", limit=2)
+    with pytest.raises(selectors.InvalidCursor):
+        selectors.list_items_page(list=filled, sort="points_balance", after=page.next_cursor)
+    with pytest.raises(selectors.InvalidCursor):
+        selectors.list_items_page(list=filled, sort="email", after="!!garbage!!")
+    with pytest.raises(ValueError):
+        selectors.list_items_page(list=filled, sort="smile_customer_id")
+
+
+def test_items_for_email_answers_for_every_smile_customer_in_a_documented_order(filled, merchant):
+    other = LoyaltyList.objects.create(merchant=merchant, name="M", audience="all_members")
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    ListItem.objects.create(
+        merchant=merchant,
+        list=other,
+        smile_customer_id=5,
+        email="e1@x.com",
+        state="member",
+        added_at=base,
+        updated_at=base,
+    )
+    items = list(selectors.items_for_email(merchant=merchant, email=" E1@X.com "))
+    assert [(i.list_id, i.smile_customer_id) for i in items] == [
+        (filled.pk, 101),
+        (filled.pk, 108),
+        (filled.pk, 115),
+        (filled.pk, 122),
+        (other.pk, 5),
+    ]
+    only_other = selectors.items_for_email(merchant=merchant, email="e1@x.com", lists=[other])
+    assert [i.smile_customer_id for i in only_other] == [5]
+    assert not selectors.items_for_email(merchant=merchant, email="").exists()
+
+
+def test_lookups_never_cross_merchants(filled, merchant_factory):
+    stranger, _ = merchant_factory("stranger")
+    assert not selectors.items_for_email(merchant=stranger, email="e1@x.com").exists()
+    assert not selectors.lists_for_merchant(merchant=stranger).exists()
+    assert list(selectors.lists_for_merchant(merchant=filled.merchant)) == [filled]
+
+
+def test_last_good_sync_skips_failed_and_webhook_runs(smile, run_cycle, make_list, merchant):
+    smile.add("a@example.com")
+    make_list("all_members")
+    good = run_cycle()
+    smile.fail_at(1)
+    bad = run_cycle()
+    assert bad.status == "failed"
+    assert selectors.last_good_sync(merchant=merchant) == good
+    assert selectors.latest_cycle_run(merchant=merchant) == bad
+    assert list(selectors.sync_runs_for_merchant(merchant=merchant)) == [bad, good]
