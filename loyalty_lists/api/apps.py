@@ -5,3 +5,6 @@ class ApiConfig(AppConfig):
     name = "loyalty_lists.api"
     label = "api"
     verbose_name = "JSON API"
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the settings checks

@@ -1,0 +1,67 @@
+"""The JSON API: ``NinjaAPI`` at /api/v1 (OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs).
+
+Every call: API key (``auth.py``) -> per-key rate limit (``ratelimit.py``) -> body size check -> the
+endpoint, which reads through the lists domain's selectors and writes through its services, always
+scoped to the key's merchant. Errors: ``errors.py``.
+"""
+
+from django.conf import settings
+from ninja import NinjaAPI
+
+from .auth import ApiKeyAuth
+from .docs import OfflineSwagger
+from .endpoints.items import router as items_router
+from .endpoints.lists import router as lists_router
+from .endpoints.lookups import router as lookups_router
+from .endpoints.sync_runs import router as sync_runs_router
+from .errors import PayloadTooLarge, register_handlers
+from .ratelimit import ApiKeyThrottle
+
+DESCRIPTION = """\
+Lists of a merchant's Smile.io loyalty shoppers, and workflow-condition lookups by email.
+
+**Authentication**: `Authorization: Bearer sll_…` with an API key from the *API keys* page (or
+`manage.py create_api_key`). A key sees only its merchant's lists.
+
+**Errors** are always `{"error": {"code", "message"}}` (422 adds `details`: which field, why).
+
+**Emails** are compared trimmed and case-insensitively, as the sync stores them. One email can belong to
+several Smile customers: lookups answer with every matching item, ordered by Smile customer id.
+
+**Freshness**: `as_of` is the start of the merchant's last good sync cycle — every change made in Smile
+before then is in the lists. A list whose VIP tier vanished from Smile is frozen and reports `stale`.
+"""
+
+
+class LoyaltyListsAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation):
+        return operation.view_func.__name__
+
+    def create_temporal_response(self, request):
+        # Runs after authentication and rate limiting, before the body is read.
+        limit = settings.API_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit or len(request.body) > limit:
+            raise PayloadTooLarge()
+        return super().create_temporal_response(request)
+
+
+api = LoyaltyListsAPI(
+    title="Smile loyalty lists API",
+    version="1",
+    description=DESCRIPTION,
+    urls_namespace="api-v1",
+    docs=OfflineSwagger(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    auth=ApiKeyAuth(),
+    throttle=[ApiKeyThrottle()],
+)
+register_handlers(api)
+api.add_router("/lists", lists_router, tags=["lists"])
+api.add_router("/lists", items_router, tags=["items"])
+api.add_router("/lookups", lookups_router, tags=["lookups"])
+api.add_router("/sync-runs", sync_runs_router, tags=["sync runs"])

@@ -1,0 +1,53 @@
+"""/api/v1/lists: the list index, one list, create, delete and *sync now*."""
+
+from ninja import Path, Router
+from ninja.responses import Status
+
+from loyalty_lists.lists import services
+from loyalty_lists.lists.models import LoyaltyList
+
+from ..schemas import INT64_MAX, ListIn, ListOut, SyncQueuedOut
+from .common import list_or_404, list_out, merchant_of, responses, tier_names
+
+router = Router()
+ListId = Path(..., ge=1, le=INT64_MAX, description="The list's id.")
+
+
+@router.get("", response=responses({200: list[ListOut]}), summary="Every list of the merchant")
+def lists_index(request):
+    merchant = merchant_of(request)
+    lists = list(LoyaltyList.objects.filter(merchant=merchant).order_by("name", "id"))
+    names = tier_names(merchant, (lst.vip_tier_id for lst in lists))
+    return [list_out(lst, names) for lst in lists]
+
+
+@router.post("", response=responses({201: ListOut}), summary="Create a list")
+def list_create(request, payload: ListIn):
+    """The list is empty until the next sync fills it (one is queued now)."""
+    merchant = merchant_of(request)
+    lst = services.list_create(
+        merchant=merchant, name=payload.name, audience=payload.audience, vip_tier_id=payload.vip_tier_id
+    )
+    return Status(201, list_out(lst, tier_names(merchant, [lst.vip_tier_id])))
+
+
+@router.get("/{list_id}", response=responses({200: ListOut}), summary="One list")
+def list_detail(request, list_id: int = ListId):
+    lst = list_or_404(request, list_id)
+    return list_out(lst, tier_names(lst.merchant_id, [lst.vip_tier_id]))
+
+
+@router.delete("/{list_id}", response=responses({204: None}), summary="Delete a list")
+def list_delete(request, list_id: int = ListId):
+    services.list_delete(list=list_or_404(request, list_id))
+    return Status(204, None)
+
+
+@router.post("/{list_id}/sync", response=responses({202: SyncQueuedOut}), summary="Sync now")
+def list_sync(request, list_id: int = ListId):
+    """Queue a sync cycle for the merchant (one cycle refreshes every list)."""
+    list_or_404(request, list_id)
+    services.sync_enqueue(merchant=merchant_of(request))
+    return Status(
+        202, {"queued": True, "message": "A sync is queued; it refreshes every list of the merchant."}
+    )

@@ -1,0 +1,46 @@
+"""POST /api/v1/lookups: one email against every list a workflow needs, in one call (the hot path)."""
+
+from ninja import Router
+
+from ..errors import ApiError
+from ..lookup import as_of, lookup_lists, memberships
+from ..schemas import LookupIn, LookupOut
+from .common import responses, stale_out
+
+router = Router()
+
+
+@router.post("", response=responses({200: LookupOut}), summary="Look an email up in lists")
+def lookup(request, payload: LookupIn):
+    """For each requested list (every list of the merchant when ``list_ids`` is omitted, in name order;
+    otherwise in the order given): ``member``, the matching ``items`` (several when Smile customers share
+    the email, ordered by Smile customer id), ``stale``, and for non-members ``reason_code`` / ``reason``.
+    An unknown list id (or another merchant's) is a 404 naming it."""
+    merchant_id = request.auth.merchant_id
+    if payload.list_ids is None:
+        chosen = lookup_lists(merchant_id=merchant_id)
+    else:
+        wanted = list(dict.fromkeys(payload.list_ids))
+        found = {lst.pk: lst for lst in lookup_lists(merchant_id=merchant_id, ids=wanted)}
+        missing = [str(i) for i in wanted if i not in found]
+        if missing:
+            raise ApiError(404, f"No list with id {', '.join(missing)}.")
+        chosen = [found[i] for i in wanted]
+    results = memberships(merchant_id=merchant_id, lists=chosen, email=payload.email)
+    return {
+        "email": payload.email,
+        "as_of": as_of(merchant_id=merchant_id),
+        "results": [
+            {
+                "list_id": r.list.pk,
+                "name": r.list.name,
+                "member": r.member,
+                "stale": stale_out(r.list),
+                "item": r.items[0] if r.items else None,
+                "items": r.items,
+                "reason": r.reason,
+                "reason_code": r.reason_code,
+            }
+            for r in results
+        ],
+    }

@@ -1,0 +1,160 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from loyalty_lists.lists import services
+from loyalty_lists.lists.models import LoyaltyList
+
+from .conftest import T0, make_item, make_list, make_tier
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "sync_enqueue", lambda **kw: calls.append(kw) or "task-1")
+    return calls
+
+
+def test_the_index_lists_every_list_of_the_merchant_by_name(api, shop):
+    make_tier(shop, 12, "Gold")
+    gold = make_list(shop, "Gold shoppers", "vip_tier", tier=12)
+    members = make_list(shop, "All members")
+    make_item(members, "ann@example.com")
+    make_item(members, "bob@example.com")
+    response = api.get("/api/v1/lists")
+    assert response.status_code == 200
+    assert response.json() == [
+        {
+            "id": members.pk,
+            "name": "All members",
+            "audience": "all_members",
+            "vip_tier": None,
+            "member_count": 2,
+            "stale": None,
+            "last_synced_at": "2025-03-01T12:00:00Z",
+        },
+        {
+            "id": gold.pk,
+            "name": "Gold shoppers",
+            "audience": "vip_tier",
+            "vip_tier": {"id": 12, "name": "Gold"},
+            "member_count": 0,
+            "stale": None,
+            "last_synced_at": "2025-03-01T12:00:00Z",
+        },
+    ]
+
+
+def test_the_index_of_a_merchant_without_lists_is_empty(api):
+    assert api.get("/api/v1/lists").json() == []
+
+
+def test_a_stale_list_says_since_when_and_why(api, shop):
+    make_tier(shop, 13, "Platinum", exists=False)
+    since = datetime(2025, 2, 1, tzinfo=UTC)
+    lst = make_list(
+        shop,
+        "Platinum",
+        "vip_tier",
+        tier=13,
+        stale_since=since,
+        stale_reason="The VIP tier Platinum vanished.",
+    )
+    body = api.get(f"/api/v1/lists/{lst.pk}").json()
+    assert body["stale"] == {"since": "2025-02-01T00:00:00Z", "reason": "The VIP tier Platinum vanished."}
+    assert body["vip_tier"] == {"id": 13, "name": "Platinum"}
+
+
+def test_a_never_synced_list_has_no_last_synced_at(api, shop):
+    lst = make_list(shop, last_published_at=None)
+    assert api.get(f"/api/v1/lists/{lst.pk}").json()["last_synced_at"] is None
+
+
+def test_one_list_has_the_index_shape(api, shop):
+    lst = make_list(shop, "Everyone", "members_and_candidates")
+    body = api.get(f"/api/v1/lists/{lst.pk}").json()
+    assert body == {
+        "id": lst.pk,
+        "name": "Everyone",
+        "audience": "members_and_candidates",
+        "vip_tier": None,
+        "member_count": 0,
+        "stale": None,
+        "last_synced_at": T0.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@pytest.mark.parametrize("audience", ["all_members", "members_and_candidates"])
+def test_creating_a_list_is_201_and_queues_a_sync(
+    api, shop, audience, enqueued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/lists", {"name": "  Loyal shoppers ", "audience": audience})
+    assert response.status_code == 201
+    body = response.json()
+    lst = LoyaltyList.objects.get(pk=body["id"])
+    assert (lst.merchant, lst.name, lst.audience) == (shop, "Loyal shoppers", audience)
+    assert body["member_count"] == 0 and body["last_synced_at"] is None
+    assert enqueued == [{"merchant": shop}]
+
+
+def test_creating_a_tier_list_needs_one_of_the_merchants_live_tiers(api, shop):
+    make_tier(shop, 12, "Gold")
+    response = api.post("/api/v1/lists", {"name": "Gold", "audience": "vip_tier", "vip_tier_id": 12})
+    assert response.status_code == 201
+    assert response.json()["vip_tier"] == {"id": 12, "name": "Gold"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"audience": "all_members"}, "name"),
+        ({"name": "", "audience": "all_members"}, "name"),
+        ({"name": "   ", "audience": "all_members"}, "name"),
+        ({"name": "x" * 201, "audience": "all_members"}, "name"),
+        ({"name": "x"}, "audience"),
+        ({"name": "x", "audience": "big_spenders"}, "audience"),
+        ({"name": "x", "audience": "vip_tier"}, "vip_tier_id"),
+        ({"name": "x", "audience": "vip_tier", "vip_tier_id": 404}, "vip_tier_id"),
+        ({"name": "x", "audience": "vip_tier", "vip_tier_id": 13}, "vip_tier_id"),  # vanished tier
+        ({"name": "x", "audience": "vip_tier", "vip_tier_id": 77}, "vip_tier_id"),  # another merchant's tier
+        ({"name": "x", "audience": "all_members", "vip_tier_id": 12}, "vip_tier_id"),
+        ({"name": "x", "audience": "vip_tier", "vip_tier_id": "gold"}, "vip_tier_id"),
+    ],
+)
+def test_invalid_lists_are_422_naming_the_field(api, shop, other_shop, payload, field):
+    make_tier(shop, 12, "Gold")
+    make_tier(shop, 13, "Platinum", exists=False)
+    make_tier(other_shop, 77, "Theirs")
+    response = api.post("/api/v1/lists", payload)
+    assert response.status_code == 422, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"][0]["field"] == field
+    assert error["message"].startswith(f"{field}: ")
+    assert not LoyaltyList.objects.exists()
+
+
+def test_deleting_a_list_is_204_and_then_it_is_gone(api, shop):
+    lst = make_list(shop)
+    make_item(lst, "ann@example.com")
+    response = api.delete(f"/api/v1/lists/{lst.pk}")
+    assert response.status_code == 204
+    assert response.content == b""
+    assert api.get(f"/api/v1/lists/{lst.pk}").status_code == 404
+    assert api.delete(f"/api/v1/lists/{lst.pk}").status_code == 404
+
+
+def test_sync_now_is_202_and_queues_one_cycle_for_the_merchant(api, shop, enqueued):
+    lst = make_list(shop)
+    response = api.post(f"/api/v1/lists/{lst.pk}/sync")
+    assert response.status_code == 202
+    assert response.json()["queued"] is True
+    assert enqueued == [{"merchant": shop}]
+
+
+def test_sync_now_for_an_unknown_list_queues_nothing(api, enqueued):
+    assert api.post("/api/v1/lists/12345/sync").status_code == 404
+    assert enqueued == []

@@ -1,0 +1,86 @@
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+pytestmark = pytest.mark.django_db
+
+ERROR_STATUSES = {"400", "401", "404", "405", "413", "422", "429"}
+
+
+@pytest.fixture
+def spec(anonymous):
+    response = anonymous.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_openapi_document_is_public_and_valid(spec):
+    validate(spec)
+    assert spec["info"]["title"] == "Smile loyalty lists API"
+    assert spec["info"]["version"] == "1"
+
+
+def test_every_endpoint_of_the_issue_is_documented(spec):
+    operations = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
+    assert operations == {
+        ("GET", "/api/v1/lists"),
+        ("POST", "/api/v1/lists"),
+        ("GET", "/api/v1/lists/{list_id}"),
+        ("DELETE", "/api/v1/lists/{list_id}"),
+        ("POST", "/api/v1/lists/{list_id}/sync"),
+        ("GET", "/api/v1/lists/{list_id}/items"),
+        ("GET", "/api/v1/lists/{list_id}/members/{email}"),
+        ("POST", "/api/v1/lookups"),
+        ("GET", "/api/v1/sync-runs"),
+    }
+
+
+def test_every_operation_declares_its_errors_with_the_error_schema_and_needs_a_bearer_key(spec):
+    assert spec["components"]["securitySchemes"]["ApiKeyAuth"] == {"type": "http", "scheme": "bearer"}
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert set(op["responses"]) >= ERROR_STATUSES, (method, path)
+            for status in ERROR_STATUSES:
+                schema = op["responses"][status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorOut"}
+            assert op["security"] == [{"ApiKeyAuth": []}]
+    assert "204" in spec["paths"]["/api/v1/lists/{list_id}"]["delete"]["responses"]
+    assert "201" in spec["paths"]["/api/v1/lists"]["post"]["responses"]
+    assert "202" in spec["paths"]["/api/v1/lists/{list_id}/sync"]["post"]["responses"]
+
+
+def test_the_docs_page_works_offline_and_under_the_csp(anonymous):
+    response = anonymous.get("/api/v1/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), (
+        "the docs page must not load external assets"
+    )
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    assert scripts
+    for attrs, body in scripts:
+        assert "src=" in attrs or 'type="application/json"' in attrs, f"inline script: {attrs} {body[:80]}"
+        assert "src=" not in attrs or not body.strip()
+    for asset in re.findall(r"""(?:src|href)="([^"]+)""", html):
+        served = anonymous.get(asset)
+        assert served.status_code == 200, asset
+        assert b"".join(served.streaming_content)
+
+
+def test_the_docs_page_gets_the_sites_csp_without_inline_script_allowances(anonymous, settings):
+    if "csp.middleware.CSPMiddleware" not in settings.MIDDLEWARE:  # the production engineer's setting
+        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "csp.middleware.CSPMiddleware"]
+        settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "csp"]
+        settings.CONTENT_SECURITY_POLICY = {
+            "DIRECTIVES": {"default-src": ["'self'"], "script-src": ["'self'"]}
+        }
+    policy = anonymous.get("/api/v1/docs")["Content-Security-Policy"]
+    script_src = re.search(r"script-src ([^;]*)", policy).group(1)
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+
+
+def test_only_the_bundled_docs_assets_are_served(anonymous):
+    assert anonymous.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert anonymous.get("/api/v1/docs/assets/redoc.standalone.js").status_code == 404
+    assert anonymous.get("/api/v1/docs/assets/..%2F..%2F__init__.py").status_code == 404
