@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run run-prod test test-fast test-prod audit lint format clean
+.PHONY: install system-packages run run-prod test test-fast test-prod audit lint format clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -28,8 +28,9 @@ run: install ## set up and run the demo: app on :8000, task cluster, Smile sandb
 run-prod: install ## production run: needs DATABASE_URL, REDIS_URL and secrets (README, "Running in production")
 	@bin/run-prod
 
-test: install lint ## set up and run the whole suite: SQLite, then PostgreSQL + Redis, then the audit
-	$(VENV)/bin/pytest -m "not prod"
+test: install lint system-packages ## set up and run the whole suite: SQLite, then PostgreSQL + Redis, then the audit
+	$(VENV)/bin/pytest -m "not prod and not browser"
+	$(VENV)/bin/pytest -m browser
 	bin/with-services $(VENV)/bin/pytest -m prod
 	@$(MAKE) --no-print-directory audit
 
@@ -41,6 +42,9 @@ test-prod: install ## the production-path tests against a throwaway PostgreSQL a
 
 audit: install ## bandit (medium and above) and pip-audit of every locked dependency (AUDIT_STRICT=1: unchecked ones fail)
 	VENV=$(VENV) UV=$(UV) bin/audit
+
+system-packages: ## Debian packages the tests need (chromium for the browser tests; as root via apt-get)
+	bin/ensure-debian-packages chromium:chromium
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "loyalty_lists.merchants.middleware.CurrentMerchantMiddleware",
+    "loyalty_lists.web.middleware.MerchantTimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_lists.urls"

@@ -1,0 +1,271 @@
+"""List detail: columns, search / filter / sort, the chart, the stale banner, held runs (approve /
+discard) — with data from real sync cycles against the in-memory Smile where it matters."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from loyalty_lists.lists import services
+from loyalty_lists.lists.models import ListItem, SyncRunList
+
+from .conftest import T0, make_items, make_list, make_tier, row_with
+
+
+@pytest.fixture
+def gold_list(merchant):
+    make_tier(merchant, 7, "Gold")
+    lst = make_list(merchant, "Gold VIPs", audience="vip_tier", tier=7)
+    make_items(
+        lst,
+        [
+            {
+                "email": "ann@example.com",
+                "points_balance": 1500,
+                "vip_tier_id": 7,
+                "vip_tier_name": "Gold",
+                "vip_tier_expires_at": T0 + timedelta(days=300),
+                "loyalty_member_since": T0,
+            },
+            {
+                "email": "bob@example.com",
+                "points_balance": 20,
+                "state": "candidate",
+                "vip_tier_id": 7,
+                "vip_tier_name": "Gold",
+            },
+            {
+                "email": "=cmd@example.com",
+                "points_balance": 300,
+                "vip_tier_id": 7,
+                "vip_tier_name": "Gold",
+                "loyalty_member_since": T0 + timedelta(days=1),
+            },
+        ],
+    )
+    return lst
+
+
+def test_it_shows_the_members_with_their_loyalty_metadata(staff, gold_list):
+    body = staff.get(f"/lists/{gold_list.pk}/").content.decode()
+    for header in ["Email", "Points balance", "VIP tier", "Tier expires", "State", "Member since"]:
+        assert header in body
+    row = row_with(body, "ann@example.com")
+    assert (
+        "1,500" in row and "Gold" in row and "2024-12-26" in row and "Member" in row and "2024-03-01" in row
+    )
+    assert "Candidate" in row_with(body, "bob@example.com")
+    assert 'id="member-count">3<' in body
+    assert "Shoppers in the VIP tier Gold who are not disabled" in body
+
+
+def test_times_are_shown_in_the_merchants_time_zone(staff, merchant, gold_list):
+    merchant.timezone = "Pacific/Auckland"  # UTC+13 in March: 2024-03-01 12:00 UTC is March 2nd there
+    merchant.save()
+    row = row_with(staff.get(f"/lists/{gold_list.pk}/").content.decode(), "ann@example.com")
+    assert "2024-03-02" in row and 'datetime="2024-03-02T01:00:00+13:00"' in row
+
+
+def test_another_merchants_list_is_a_404(staff, other_merchant):
+    lst = make_list(other_merchant, "Theirs")
+    for url in [f"/lists/{lst.pk}/", f"/lists/{lst.pk}/export.csv"]:
+        assert staff.get(url).status_code == 404
+
+
+def test_an_unknown_list_is_a_404(staff):
+    assert staff.get("/lists/999999/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "params, shown",
+    [
+        ({"q": "AN"}, {"ann@"}),
+        ({"q": "  b"}, {"bob@"}),
+        ({"q": "=c"}, {"=cmd@"}),
+        ({"state": "candidate"}, {"bob@"}),
+        ({"state": "member"}, {"ann@", "=cmd@"}),
+        ({"tier": "7"}, {"ann@", "bob@", "=cmd@"}),
+        ({"tier": "none"}, set()),
+        ({"q": "zzz"}, set()),
+    ],
+)
+def test_search_by_email_prefix_and_filter_by_state_and_tier(staff, gold_list, params, shown):
+    body = staff.get(f"/lists/{gold_list.pk}/", params).content.decode()
+    for email in ["ann@", "bob@", "=cmd@"]:
+        assert (f">{email}example.com<" in body) == (email in shown), email
+    if not shown:
+        assert "No members match these filters." in body
+
+
+@pytest.mark.parametrize(
+    "sort, order",
+    [
+        ("email", ["=cmd@", "ann@", "bob@"]),
+        ("-email", ["bob@", "ann@", "=cmd@"]),
+        ("-points", ["ann@", "=cmd@", "bob@"]),
+        ("points", ["bob@", "=cmd@", "ann@"]),
+        ("member_since", ["ann@", "=cmd@", "bob@"]),  # no member-since date: last
+        ("-member_since", ["=cmd@", "ann@", "bob@"]),
+    ],
+)
+def test_sorting_by_email_points_and_member_since(staff, gold_list, sort, order):
+    body = staff.get(f"/lists/{gold_list.pk}/", {"sort": sort}).content.decode()
+    positions = [body.index(f">{email}example.com<") for email in order]
+    assert positions == sorted(positions)
+
+
+def test_the_column_headers_sort_and_say_how(staff, gold_list):
+    body = staff.get(f"/lists/{gold_list.pk}/", {"sort": "-points", "q": "a"}).content.decode()
+    assert 'aria-sort="descending"' in body
+    assert 'href="?sort=points&amp;q=a"' in body  # toggles the direction, keeps the search
+
+
+def test_a_list_that_never_synced_says_it_fills_at_the_next_sync(staff, merchant):
+    lst = make_list(merchant, "New")
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    assert "This list fills at the next sync." in body
+    assert "No sync has included this list yet." in body
+
+
+def test_an_empty_published_list_says_so(staff, merchant):
+    lst = make_list(merchant, "Empty", last_published_at=timezone.now(), published_seq=3)
+    assert "Nobody is in this list right now." in staff.get(f"/lists/{lst.pk}/").content.decode()
+
+
+def test_the_stale_banner_gives_the_reason_and_the_ways_out(staff, merchant):
+    lst = make_list(
+        merchant,
+        "Bronze",
+        audience="vip_tier",
+        tier=5,
+        stale_since=timezone.now() - timedelta(hours=2, minutes=1),
+        stale_reason="The VIP tier “Bronze” (#5) no longer exists in Smile; the list is frozen.",
+        last_published_at=timezone.now() - timedelta(days=1),
+    )
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    banner = body[body.index('id="stale-banner"') :]
+    banner = banner[: banner.index("</div>")]
+    assert (
+        "“Bronze” (#5) no longer exists in Smile" in banner and "2\xa0hours ago" in banner
+    )  # timesince keeps number and unit together
+    assert f'href="/lists/{lst.pk}/edit/">Pick another tier<' in banner
+    assert f'href="/lists/{lst.pk}/delete/"' in banner
+
+
+# --- real cycles: stale, held, chart -------------------------------------------------------------------
+def test_a_tier_deleted_in_smile_makes_the_list_stale_after_the_next_cycle(staff, merchant, smile, cycle):
+    gold = smile.add_tier("Gold", 500)
+    smile.add_many(3, tier=gold)
+    lst = make_list(merchant, "Gold", audience="vip_tier", tier=gold)
+    assert cycle().status == "succeeded"
+    assert "stale-banner" not in staff.get(f"/lists/{lst.pk}/").content.decode()
+    smile.delete_tier(gold)
+    cycle()
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    assert 'id="stale-banner"' in body and "“Gold”" in body and "no longer exists in Smile" in body
+    assert body.count(">example.com<") == 0 and body.count("@example.com") >= 3  # members are kept
+
+
+@pytest.fixture
+def held(merchant, smile, cycle, settings):
+    """A members list of 10 whose next cycle would remove 6: held for approval."""
+    settings.SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = 5
+    ids = smile.add_many(10)
+    lst = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    assert cycle().status == "succeeded"
+    for cid in ids[:6]:
+        smile.update(cid, state="disabled")
+    run = cycle()
+    assert run.status == "held"
+    return lst, SyncRunList.objects.get(run=run, list=lst)
+
+
+def test_a_held_run_shows_a_banner_with_approve_and_discard(staff, held):
+    lst, hold = held
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    assert (
+        "A sync is held for your approval." in body and "<strong>6</strong> of the list’s 10 members" in body
+    )
+    assert f'action="/lists/{lst.pk}/held/{hold.pk}/approve"' in body
+    assert f'action="/lists/{lst.pk}/held/{hold.pk}/discard"' in body
+
+
+def test_approving_a_held_run_publishes_the_removals(staff, user, held):
+    lst, hold = held
+    response = staff.post(f"/lists/{lst.pk}/held/{hold.pk}/approve", follow=True)
+    assert "Approved: the held changes are published." in response.content.decode()
+    assert ListItem.objects.filter(list=lst).count() == 4
+    hold.refresh_from_db()
+    assert (hold.decision, hold.decided_by) == ("approved", user)
+    assert "A sync is held" not in response.content.decode()
+
+
+def test_discarding_a_held_run_keeps_the_list(staff, held):
+    lst, hold = held
+    response = staff.post(f"/lists/{lst.pk}/held/{hold.pk}/discard", follow=True)
+    assert "Discarded" in response.content.decode()
+    assert ListItem.objects.filter(list=lst).count() == 10
+    hold.refresh_from_db()
+    assert hold.decision == "discarded"
+
+
+def test_a_held_run_can_be_decided_only_once(staff, held):
+    lst, hold = held
+    staff.post(f"/lists/{lst.pk}/held/{hold.pk}/discard")
+    response = staff.post(f"/lists/{lst.pk}/held/{hold.pk}/approve", follow=True)
+    assert "already discarded" in response.content.decode()
+    assert ListItem.objects.filter(list=lst).count() == 10
+
+
+def test_held_runs_need_post_and_the_right_list_and_merchant(staff, merchant, other_merchant, held):
+    lst, hold = held
+    assert staff.get(f"/lists/{lst.pk}/held/{hold.pk}/approve").status_code == 405
+    other_list = make_list(merchant, "Other")
+    assert staff.post(f"/lists/{other_list.pk}/held/{hold.pk}/approve").status_code == 404
+    foreign = make_list(other_merchant, "Theirs")
+    assert staff.post(f"/lists/{foreign.pk}/held/{hold.pk}/approve").status_code == 404
+    hold.refresh_from_db()
+    assert hold.decision == "pending"
+
+
+def test_someone_from_another_merchant_cannot_decide_a_held_run(client, merchant_b, held):
+    lst, hold = held
+    client.force_login(merchant_b[1])
+    assert client.post(f"/lists/{lst.pk}/held/{hold.pk}/approve").status_code == 404
+    hold.refresh_from_db()
+    assert hold.decision == "pending"
+
+
+def test_the_chart_draws_the_member_count_after_each_run(staff, merchant, smile, cycle):
+    ids = smile.add_many(4)
+    lst = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    cycle()
+    smile.add_many(2)
+    cycle()
+    smile.update(ids[0], state="disabled")
+    cycle()
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    svg = body[body.index("<svg") : body.index("</svg>")]
+    assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
+    assert '<title id="chart-title">' in svg
+    assert "4 after run" in svg and "5 after run" in svg and "highest 6" in svg
+    assert svg.count("<circle") == 3 and "<polyline" in svg
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing loaded
+
+
+def test_a_single_run_draws_one_dot_and_no_line(staff, merchant, smile, cycle):
+    smile.add_many(2)
+    lst = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    cycle()
+    svg = staff.get(f"/lists/{lst.pk}/").content.decode()
+    svg = svg[svg.index("<svg") : svg.index("</svg>")]
+    assert svg.count("<circle") == 1 and "<polyline" not in svg and "2 members (+2 −0)" in svg
+
+
+def test_no_template_has_inline_script_style_or_event_handler():
+    from django.conf import settings
+
+    for path in (settings.BASE_DIR / "templates" / "web").rglob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=", text), path

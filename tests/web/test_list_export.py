@@ -1,0 +1,109 @@
+"""CSV export: streamed, the whole list, a header row, spreadsheet-formula safe, merchant-scoped."""
+
+import csv
+import io
+from datetime import timedelta
+
+from django.http import StreamingHttpResponse
+
+from loyalty_lists.web.views.list_detail import EXPORT_BATCH, csv_safe
+
+from .conftest import T0, make_items, make_list
+
+
+def read_csv(response):
+    assert isinstance(response, StreamingHttpResponse)
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_it_streams_every_item_with_a_header_row(staff, merchant):
+    lst = make_list(merchant, "Loyal shoppers!")
+    make_items(
+        lst, [{"email": f"s{n:05d}@example.com", "points_balance": n} for n in range(EXPORT_BATCH + 5)]
+    )
+    response = staff.get(f"/lists/{lst.pk}/export.csv")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="loyal-shoppers-')
+    rows = read_csv(response)
+    assert rows[0] == [
+        "email",
+        "points_balance",
+        "vip_tier_name",
+        "vip_tier_expires_at",
+        "state",
+        "loyalty_member_since",
+        "smile_customer_id",
+        "added_at",
+    ]
+    assert len(rows) == EXPORT_BATCH + 6
+    assert sorted(r[0] for r in rows[1:]) == [f"s{n:05d}@example.com" for n in range(EXPORT_BATCH + 5)]
+
+
+def test_it_writes_the_metadata_in_the_merchants_time_zone(staff, merchant):
+    merchant.timezone = "America/New_York"
+    merchant.save()
+    lst = make_list(merchant)
+    make_items(
+        lst,
+        [
+            {
+                "email": "ann@example.com",
+                "points_balance": 1500,
+                "vip_tier_id": 7,
+                "vip_tier_name": "Gold",
+                "vip_tier_expires_at": T0 + timedelta(days=300),
+                "loyalty_member_since": T0,
+                "smile_customer_id": 77,
+            }
+        ],
+    )
+    row = read_csv(staff.get(f"/lists/{lst.pk}/export.csv"))[1]
+    assert row[:7] == [
+        "ann@example.com",
+        "1500",
+        "Gold",
+        "2024-12-26T07:00:00-05:00",
+        "member",
+        "2024-03-01T07:00:00-05:00",
+        "77",
+    ]
+
+
+def test_cells_that_a_spreadsheet_would_run_as_formulas_are_defused(staff, merchant):
+    lst = make_list(merchant)
+    make_items(
+        lst,
+        [
+            {"email": '=HYPERLINK("http://evil")@x.com', "vip_tier_name": "+Gold"},
+            {"email": "-1+1@example.com", "vip_tier_name": "@Silver"},
+            {"email": "plain@example.com", "vip_tier_name": "Bronze", "points_balance": -5},
+        ],
+    )
+    rows = read_csv(staff.get(f"/lists/{lst.pk}/export.csv"))[1:]
+    by_email = {r[0]: r for r in rows}
+    assert by_email['\'=HYPERLINK("http://evil")@x.com'][2] == "'+Gold"
+    assert by_email["'-1+1@example.com"][2] == "'@Silver"
+    assert by_email["plain@example.com"][1:3] == ["-5", "Bronze"]  # numbers are numbers
+
+
+def test_csv_safe_prefixes_every_formula_trigger():
+    for text in ["=1", "+1", "-1", "@a", "\tx", "\rx"]:
+        assert csv_safe(text) == "'" + text
+    assert csv_safe("a=1") == "a=1" and csv_safe(None) == "" and csv_safe(5) == "5"
+
+
+def test_an_empty_list_exports_just_the_header(staff, merchant):
+    lst = make_list(merchant)
+    assert len(read_csv(staff.get(f"/lists/{lst.pk}/export.csv"))) == 1
+
+
+def test_the_export_reads_only_this_list(staff, merchant, other_merchant):
+    mine, other = make_list(merchant, "Mine"), make_list(merchant, "Other")
+    make_items(mine, [{"email": "mine@example.com"}])
+    make_items(other, [{"email": "other@example.com"}])
+    foreign = make_list(other_merchant, "Theirs")
+    make_items(foreign, [{"email": "theirs@example.com"}])
+    rows = read_csv(staff.get(f"/lists/{mine.pk}/export.csv"))
+    assert [r[0] for r in rows[1:]] == ["mine@example.com"]
+    assert staff.get(f"/lists/{foreign.pk}/export.csv").status_code == 404
