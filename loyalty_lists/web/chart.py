@@ -75,10 +75,13 @@ def member_count_chart(history: list[tuple[SyncRunList, int]]) -> Chart | None:
         x = LEFT + step * index if len(history) > 1 else LEFT + inner_w / 2
         points.append(ChartPoint(x, y_of(size), size, _title(result, size), result.outcome))
     first, last = history[0], history[-1]
-    summary = (
-        f"Member count over the last {len(history)} runs: {_n(first[1])} after run #{first[0].run_id}, "
-        f"{_n(last[1])} after run #{last[0].run_id} (lowest {_n(min(sizes))}, highest {_n(max(sizes))})."
-    )
+    if len(history) == 1:
+        summary = f"Member count after the only run so far (#{first[0].run_id}): {_n(first[1])}."
+    else:
+        summary = (
+            f"Member count over the last {len(history)} runs: {_n(first[1])} after run #{first[0].run_id}, "
+            f"{_n(last[1])} after run #{last[0].run_id} (lowest {_n(min(sizes))}, highest {_n(max(sizes))})."
+        )
     y_ticks = [(y_of(high), _n(high)), (y_of(low), _n(low))]
     x_ticks = [(points[0].x, absolute(first[0].run.started_at)[:16], "start")]
     if len(points) > 1:
