@@ -1,0 +1,113 @@
+"""Two cycles for one merchant triggered at once (SQLite, a real qcluster with two workers): exactly one
+runs; the other only records a request, served by one follow-up cycle after the first (never at the same
+time), and the lists equal the ground truth afterwards."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django_q.models import OrmQ, Task
+from django_q.tasks import async_task
+
+from loyalty_lists.lists import services
+from loyalty_lists.lists.models import LoyaltyList, SyncRun
+from loyalty_lists.merchants.models import Merchant
+from tests.integrations.smile.conftest import connect_with_sandbox_tokens
+from tests.support.ground_truth import GroundTruth
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Cluster:
+    """``manage.py qcluster`` on the (file) test database, in its own process group."""
+
+    def __init__(self, env: dict, log: Path):
+        self.log = log
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(  # noqa: S603 - our interpreter, our manage.py
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:]
+
+    def wait_running(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while self.output().count("running.") < 1:
+            assert self.popen.poll() is None, f"qcluster exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"qcluster did not start in {timeout}s:\n{self.output()}"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, 9)
+                self.popen.wait(10)
+
+
+@pytest.fixture
+def cluster(transactional_db, smile_sandbox_factory, tmp_path):
+    """A sandbox and a two-worker qcluster that talks to it (stopped before the tables are flushed)."""
+    database = connection.settings_dict["NAME"]
+    assert Path(database).exists(), f"the test database is not a file: {database}"
+    sandbox = smile_sandbox_factory(customers=150, seed=8, rate_limit=0)
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        SQLITE_PATH=database,
+        PYTHONUNBUFFERED="1",
+        Q_WORKERS="2",
+        LOG_LEVEL="INFO",
+        SMILE_API_BASE=sandbox.api_base,
+        SMILE_OAUTH_TOKEN_URL=f"{sandbox.base_url}/oauth2/token",
+        SMILE_CLIENT_ID=sandbox.client_id,
+        SMILE_CLIENT_SECRET=sandbox.client_secret,
+        SMILE_RATE_LIMIT_PER_SECOND="0",
+        SMILE_MAX_ATTEMPTS="2",
+    )
+    env.pop("SQLITE_TEST_PATH", None)
+    process = Cluster(env, tmp_path / "qcluster.log")
+    try:
+        process.wait_running()
+        yield sandbox, process
+    finally:
+        process.stop()
+
+
+def test_two_cycles_triggered_at_once_run_exactly_once(cluster, settings):
+    sandbox, process = cluster
+    settings.SMILE_API_BASE = sandbox.api_base
+    merchant = Merchant.objects.create(slug="twice", name="Twice")
+    connect_with_sandbox_tokens(merchant, sandbox)
+    services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    sandbox.settings(latency_ms=1500)  # each cycle takes seconds: the two tasks overlap
+
+    ids = [async_task(services.TASK_CYCLE, merchant.pk, "delta", task_name=f"cycle {n}") for n in range(2)]
+
+    # The late one finds the lease busy and records a request; the running cycle then queues one
+    # follow-up, which runs after it: three tasks in all, two runs, never two at once.
+    deadline = time.monotonic() + 180
+    while Task.objects.count() < 3 or OrmQ.objects.exists():
+        assert time.monotonic() < deadline, f"the tasks did not settle in 180s:\n{process.output()}"
+        time.sleep(0.25)
+    results = list(Task.objects.filter(id__in=ids).values_list("result", flat=True))
+    assert sum("another cycle is running" in r for r in results) == 1, results
+    runs = list(SyncRun.objects.filter(merchant=merchant, kind__in=["delta", "full"]).order_by("started_at"))
+    assert len(runs) == 2, ([(r.pk, r.status) for r in runs], results, process.output())
+    assert all(r.status == "succeeded" for r in runs), [r.error_message for r in runs]
+    assert runs[0].finished_at <= runs[1].started_at, "two cycles of one merchant ran at the same time"
+    sandbox.settings(latency_ms=0)
+    assert GroundTruth.of(sandbox.export()).mismatches(merchant) == {}
+    assert LoyaltyList.objects.get(merchant=merchant).item_count > 0
