@@ -67,7 +67,9 @@ def connection_oauth_complete(*, merchant, user, token: TokenData) -> SmileConne
     logger.info(
         "Merchant %s connected to Smile with OAuth (account %s)", merchant.pk, token.account_id or "?"
     )
-    return connection_health_check(merchant=merchant)
+    connection = connection_health_check(merchant=merchant)
+    _first_sync_enqueue(merchant)
+    return connection
 
 
 def api_key_validate(*, api_key: str, transport=None) -> None:
@@ -98,7 +100,16 @@ def connection_api_key_connect(*, merchant, user, api_key: str, transport=None) 
         update_fields=["last_health_check_at", "last_health_check_ok", "last_health_check_message"]
     )
     logger.info("Merchant %s connected to Smile with a private API key", merchant.pk)
+    _first_sync_enqueue(merchant)
     return connection
+
+
+def _first_sync_enqueue(merchant) -> None:
+    """Queue a sync cycle right after connecting (once the connection is committed), so the tiers and
+    lists fill without waiting for the schedule."""
+    from loyalty_lists.lists.services import sync_enqueue  # the lists domain imports this package
+
+    transaction.on_commit(lambda: sync_enqueue(merchant=merchant))
 
 
 def connection_health_check(*, merchant, **client_kwargs) -> SmileConnection | None:

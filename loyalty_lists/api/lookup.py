@@ -6,11 +6,10 @@
 
 Queries, whatever the number of lists or their size (all hand-written, ``rawsql.py``):
 1. the lists (primary key / ``merchant`` index);
-2. the items with this email in all of them — ``selectors.items_for_email`` (index ``(list, email, id)``),
-   ordered as it documents (list, then Smile customer id) in Python: an ORDER BY in SQL would let SQLite's
-   planner, which has no statistics, walk the ``(list, smile customer id)`` unique index — the whole list;
+2. the items with this email in all of them — ``selectors.items_for_email`` (index
+   ``(list, email, smile_customer_id)``), ordered as it documents (list, then Smile customer id) in Python;
 3. only when some list does not hold the email: the snapshot rows with this email (index
-   ``(merchant, email)``), from which every non-member is explained at once (``explain_many``);
+   ``(merchant, email, smile_id)``), from which every non-member is explained at once (``explain_many``);
 4. only when the snapshot disagrees with a (not stale) list: which of those lists have a run held for
    approval (one query for all of them);
 5. the merchant's sync state, for ``as_of`` (one row per merchant).
@@ -24,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
-from loyalty_lists.lists.explain import _when
+from loyalty_lists.lists.explain import when_text
 from loyalty_lists.lists.membership import evaluate
 from loyalty_lists.lists.models import ListItem, LoyaltyList, SmileCustomer, SyncRunList, SyncState
 
@@ -157,7 +156,7 @@ def explain_many(*, merchant_id: int, lists: list[LoyaltyList], email: str) -> d
     customers = snapshot_customers(merchant_id=merchant_id, email=email)
     live = [customer for customer in customers if customer.gone_at is None]
     last_seen = max((customer.last_seen_at for customer in customers), default=None)
-    seen = f" Last seen in Smile: {_when(last_seen)}."
+    seen = f" Last seen in Smile: {when_text(last_seen)}."
 
     answers: dict[int, tuple[str, str]] = {}
     disagreeing: list[LoyaltyList] = []

@@ -41,10 +41,19 @@ class Explanation:
     last_seen_at: datetime | None = None
 
 
-def _when(value: datetime | None) -> str:
+def when_text(value: datetime | None) -> str:
+    """A moment as the explanations write it ("2026-05-01 14:03 UTC"; "never" for None). Public: the
+    API's batch explanations (``loyalty_lists.api.lookup.explain_many``) must read exactly the same."""
     if value is None:
         return "never"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def in_list_since(lst: LoyaltyList, item: ListItem) -> str:
+    """When the item came into the list; a list's first fill records no "joined" change, so say so."""
+    if lst.first_filled_at is not None and item.added_at == lst.first_filled_at:
+        return f"since the list's first sync ({when_text(item.added_at)})"
+    return f"since {when_text(item.added_at)}"
 
 
 def _has_pending_hold(lst: LoyaltyList) -> bool:
@@ -65,7 +74,7 @@ def explain(*, list: LoyaltyList, email: str) -> Explanation:
     live = [c for c in customers if c.gone_at is None]
     verdicts = [(c, evaluate(lst.audience, lst.vip_tier_id, c)) for c in live]
     last_seen = max((c.last_seen_at for c in customers), default=None)
-    seen = f" Last seen in Smile: {_when(last_seen)}."
+    seen = f" Last seen in Smile: {when_text(last_seen)}."
     member = bool(items)
 
     def answer(code: str, reason: str) -> Explanation:
@@ -80,7 +89,7 @@ def explain(*, list: LoyaltyList, email: str) -> Explanation:
     smile_says_member = any(v.member for _, v in verdicts)
     if member and smile_says_member:
         ids = ", ".join(f"#{i.smile_customer_id}" for i in items)
-        return answer("member", f"In the list as Smile customer {ids}.{seen}")
+        return answer("member", f"In the list as Smile customer {ids} {in_list_since(lst, items[0])}.{seen}")
     if member != smile_says_member:
         now_says = "belongs in" if smile_says_member else "no longer belongs in"
         if _has_pending_hold(lst):

@@ -58,6 +58,10 @@ class LoyaltyList(models.Model):
     ``stale_since`` is set when the list's VIP tier vanished from Smile: the list is frozen (kept out of
     every update) until the tier comes back. ``published_seq`` is the snapshot change counter up to which
     the list is up to date (0 = never published: the next publish recomputes it whole).
+    ``rule_changed_at`` is set when an admin changes the list's audience or tier: the next publish
+    recomputes it whole *without* the removal guardrail (a deliberate edit, not a Smile failure) and
+    clears it. ``first_filled_at`` is the list's first publish: that fill records no per-shopper
+    ``ListChange`` ("joined" x every member is noise); its items carry ``added_at == first_filled_at``.
     """
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="lists")
@@ -68,6 +72,8 @@ class LoyaltyList(models.Model):
     stale_reason = models.CharField(max_length=500, blank=True)
     item_count = models.PositiveIntegerField(default=0)
     published_seq = models.BigIntegerField(default=0, editable=False)
+    rule_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    first_filled_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_published_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -129,7 +135,8 @@ class SmileCustomer(models.Model):
         ]
         indexes = [
             models.Index(fields=["merchant", "change_seq"], name="snapshot_change_seq"),
-            models.Index(fields=["merchant", "email"], name="snapshot_email"),
+            # explain / the shopper view: one email's rows, by Smile id, without a sort
+            models.Index(fields=["merchant", "email", "smile_id"], name="snapshot_email_id"),
         ]
 
     def __str__(self):
@@ -140,7 +147,8 @@ class ListItem(models.Model):
     """One Smile customer in one list, with the metadata workflows use.
 
     Duplicate emails are separate items (one per Smile customer). Keyset paging uses
-    ``(sort key, id)``; lookups by email use ``(list, email)``.
+    ``(list, sort key, id)``; lookups by email use ``(list, email, smile_customer_id)``, which also
+    gives their documented order (by list, then Smile customer id) without walking the list.
     """
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
@@ -164,6 +172,7 @@ class ListItem(models.Model):
         ]
         indexes = [
             models.Index(fields=["list", "email", "id"], name="item_email"),
+            models.Index(fields=["list", "email", "smile_customer_id"], name="item_email_customer"),
             models.Index(fields=["list", "id"], name="item_id"),
             models.Index(fields=["list", "points_balance", "id"], name="item_points"),
             models.Index(fields=["list", "loyalty_member_since", "id"], name="item_member_since"),
@@ -206,7 +215,11 @@ class SyncRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["merchant", "-started_at"], name="syncrun_recent")]
+        indexes = [
+            models.Index(fields=["merchant", "-started_at"], name="syncrun_recent"),
+            # last_good_sync: the newest finished run of one (kind, status), without walking webhooks
+            models.Index(fields=["merchant", "kind", "status", "finished_at"], name="syncrun_last_good"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} run #{self.pk} ({self.status})"
@@ -238,6 +251,7 @@ class SyncRunList(models.Model):
     removed = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
     list_size = models.PositiveIntegerField(default=0, help_text="Items before this run.")
+    note = models.CharField(max_length=200, blank=True, help_text="Why the list was published this way.")
     decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -275,7 +289,10 @@ class ListChange(models.Model):
     objects = MerchantOwnedManager()
 
     class Meta:
-        indexes = [models.Index(fields=["list", "id"], name="change_list")]
+        indexes = [
+            models.Index(fields=["list", "id"], name="change_list"),
+            models.Index(fields=["merchant", "email", "id"], name="change_email"),  # shopper history
+        ]
 
     def __str__(self):
         return f"{self.email} {self.kind} list #{self.list_id}"
@@ -288,6 +305,8 @@ class SyncState(models.Model):
     updated since ``watermark - overlap``). ``change_seq``: the snapshot change counter, taken once per
     write transaction (row-locked, so it also serialises publishes with webhook refreshes).
     ``full_walk``: checkpoint of an unfinished full walk ``{"started_at", "run_id", "cursors", "done"}``.
+    ``rerun_requested_at``: when a cycle was last requested while another held the lease; the running
+    cycle queues one follow-up when it finishes if the request came after it started.
     """
 
     merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
@@ -295,6 +314,7 @@ class SyncState(models.Model):
     last_full_at = models.DateTimeField(null=True, blank=True)
     change_seq = models.BigIntegerField(default=0)
     full_walk = models.JSONField(null=True, blank=True)
+    rerun_requested_at = models.DateTimeField(null=True, blank=True)
 
     objects = MerchantOwnedManager()
 

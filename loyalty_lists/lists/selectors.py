@@ -38,19 +38,29 @@ def items_for_email(*, merchant, email: str, lists=None) -> QuerySet[ListItem]:
     if not normalized:
         return ListItem.objects.none()
     items = ListItem.objects.for_merchant(merchant).filter(email=normalized)
-    if lists is not None:
-        items = items.filter(list__in=lists)
-    return items.select_related("list").order_by("list_id", "smile_customer_id")
+    if lists is None:  # every list of the merchant: still probe (list, email) per list, never scan items
+        lists = LoyaltyList.objects.for_merchant(merchant).values("pk")
+    items = items.filter(list__in=lists)
+    # ``email`` is fixed by the filter, so ordering by it changes nothing but steers SQLite (no statistics)
+    # to the ``(list, email, smile_customer_id)`` index instead of walking the whole list in the unique
+    # ``(list, smile_customer_id)`` index.
+    # (No join to the lists: with one, SQLite drives the lookup from the list row and walks the list.)
+    return items.order_by("list_id", "email", "smile_customer_id")
 
 
 def last_good_sync(*, merchant) -> SyncRun | None:
-    """The latest delta/full run that published (succeeded, or held for some list)."""
-    return (
-        SyncRun.objects.for_merchant(merchant)
-        .filter(kind__in=CYCLE_KINDS, status__in=GOOD_STATUSES)
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
+    """The latest delta/full run that published (succeeded, or held for some list).
+
+    One indexed probe per (kind, status) on ``(merchant, kind, status, finished_at)`` — never a walk
+    over the merchant's runs (webhook refreshes pile up by the thousand)."""
+    runs = SyncRun.objects.for_merchant(merchant)
+    candidates = [
+        run
+        for kind in CYCLE_KINDS
+        for status in GOOD_STATUSES
+        if (run := runs.filter(kind=kind, status=status).order_by("-finished_at", "-pk").first()) is not None
+    ]
+    return max(candidates, key=lambda run: (run.finished_at, run.pk), default=None)
 
 
 def latest_cycle_run(*, merchant) -> SyncRun | None:

@@ -63,8 +63,9 @@ def list_update(
     vip_tier_id: int | None = None,
     enqueue: bool = True,
 ) -> LoyaltyList:
-    """Rename a list or change its rule (``audience`` and/or ``vip_tier_id``); a new rule recomputes the
-    list whole at the next cycle."""
+    """Rename a list or change its rule (``audience`` and/or ``vip_tier_id``). A new rule is a deliberate
+    edit: the next cycle recomputes the list whole without the removal guardrail (its run result says
+    "rule changed"), and a result held for approval under the old rule is superseded."""
     lst = list
     fields = ["updated_at"]
     if name is not None:
@@ -79,10 +80,22 @@ def list_update(
         _validate_audience(merchant=lst.merchant, audience=new_audience, vip_tier_id=new_tier)
         lst.audience, lst.vip_tier_id = new_audience, new_tier
         lst.published_seq = 0
+        lst.rule_changed_at = timezone.now()
         lst.stale_since, lst.stale_reason = None, ""
-        fields += ["audience", "vip_tier_id", "published_seq", "stale_since", "stale_reason"]
+        fields += [
+            "audience",
+            "vip_tier_id",
+            "published_seq",
+            "rule_changed_at",
+            "stale_since",
+            "stale_reason",
+        ]
     with transaction.atomic():
         lst.save(update_fields=fields)
+        if rule_changed:  # a held result was computed under the old rule: it no longer applies
+            SyncRunList.objects.filter(list=lst, decision=SyncRunList.Decision.PENDING).update(
+                decision=SyncRunList.Decision.SUPERSEDED, decided_at=timezone.now()
+            )
         if rule_changed and enqueue:
             transaction.on_commit(lambda: sync_enqueue(merchant=lst.merchant))
     return lst
@@ -94,19 +107,27 @@ def list_delete(*, list: LoyaltyList) -> None:
 
 
 # --- sync -------------------------------------------------------------------------------------------
-def sync_enqueue(*, merchant, full: bool = False) -> str:
-    """*Sync now*: queue one cycle for ``merchant`` (a no-op run if one is already running)."""
+def sync_enqueue(*, merchant, full: bool = False, follow_up: bool = False) -> str:
+    """*Sync now*: queue one cycle for ``merchant``. If one is already running when it starts, the
+    request is recorded and the running cycle queues one follow-up when it finishes (``follow_up``:
+    this is that follow-up)."""
     from django_q.tasks import async_task
 
     kind = SyncRun.Kind.FULL if full else SyncRun.Kind.DELTA
-    return async_task(TASK_CYCLE, merchant.pk, kind, task_name=f"sync {kind} merchant {merchant.pk}")
+    name = f"sync {kind} merchant {merchant.pk}" + (" (follow-up)" if follow_up else "")
+    if follow_up:
+        return async_task(TASK_CYCLE, merchant.pk, kind, True, task_name=name)
+    return async_task(TASK_CYCLE, merchant.pk, kind, task_name=name)
 
 
 def sync_cycle_run(
-    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None
+    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None, follow_up: bool = False
 ) -> SyncRun | None:
-    """Run one cycle in this process; None when another cycle of the merchant holds the lease."""
-    return cycle_run(merchant_id=merchant_id, kind=kind, client=client, progress=progress)
+    """Run one cycle in this process; None when another cycle of the merchant holds the lease (the
+    request is then recorded, and that cycle queues a follow-up when it finishes)."""
+    return cycle_run(
+        merchant_id=merchant_id, kind=kind, client=client, progress=progress, follow_up=follow_up
+    )
 
 
 def customer_refresh_enqueue(*, merchant_id: int, smile_customer_id: int) -> str:

@@ -2,7 +2,8 @@
 
 Schedules (``manage.py ensure_schedules``) run ``sync_fanout`` — one global schedule per kind that
 queues one ``sync_cycle_task`` per connected merchant, so connecting or disconnecting a merchant needs no
-schedule maintenance. The per-merchant lease makes overlapping cycles harmless (the late one is a no-op).
+schedule maintenance. The per-merchant lease makes overlapping cycles harmless: the late one records a
+request and the running cycle queues one follow-up when it finishes.
 """
 
 import logging
@@ -14,10 +15,12 @@ from . import services
 logger = logging.getLogger(__name__)
 
 
-def sync_cycle_task(merchant_id: int, kind: str = "delta") -> str:
-    run = services.sync_cycle_run(merchant_id=merchant_id, kind=kind)
+def sync_cycle_task(merchant_id: int, kind: str = "delta", follow_up: bool = False) -> str:
+    run = services.sync_cycle_run(merchant_id=merchant_id, kind=kind, follow_up=follow_up)
     if run is None:
-        return f"merchant {merchant_id}: another cycle is running; skipped"
+        if follow_up:
+            return f"merchant {merchant_id}: another cycle is running (it covers this follow-up); skipped"
+        return f"merchant {merchant_id}: another cycle is running; it queues a follow-up when it finishes"
     return f"merchant {merchant_id}: {run.kind} run {run.pk} {run.status}"
 
 

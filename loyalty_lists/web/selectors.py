@@ -124,7 +124,8 @@ def shopper_history(*, merchant, email: str, limit: int = 200) -> list[ListChang
     if not normalized:
         return []
     changes = ListChange.objects.for_merchant(merchant).filter(email=normalized)
-    return builtin_list(changes.select_related("list", "run").order_by("-created_at", "-id")[:limit])
+    # newest first by id (changes are written in time order): the (merchant, email, id) index, no sort
+    return builtin_list(changes.select_related("list", "run").order_by("-id")[:limit])
 
 
 def shopper_customers(*, merchant, email: str) -> list[SmileCustomer]:

@@ -25,7 +25,19 @@ def test_the_first_sync_is_a_full_reconcile_that_fills_every_list(smile, run_cyc
     assert_lists_match(lists, smile)
     assert [len(items_of(lst)) for lst in lists] == [5, 6, 1]
     assert run.customers_fetched == 8 and run.lists_published == 3 and run.items_added == 12
-    assert ListChange.objects.filter(run=run, kind="joined").count() == 12
+    assert not ListChange.objects.filter(run=run).exists(), "a first fill records no per-shopper change"
+    results = SyncRunList.objects.filter(run=run)
+    assert sorted(r.added for r in results) == [1, 5, 6]
+    assert all(r.note.startswith("First fill") for r in results)
+    for lst in lists:
+        lst.refresh_from_db()
+        assert lst.first_filled_at is not None
+        assert {i.added_at for i in items_of(lst).values()} == {lst.first_filled_at}
+
+    smile.add("late@example.com")  # later runs record changes as before
+    later = run_cycle()
+    assert ListChange.objects.filter(run=later, kind="joined").count() == 2
+    assert not SyncRunList.objects.filter(run=later).exclude(note="").exists()
 
 
 def test_a_full_walk_runs_one_cursor_chain_per_state_then_catches_up_on_changes(smile, run_cycle, make_list):

@@ -28,6 +28,8 @@ merchant = Merchant.objects.create(slug="e2e", name="E2E")
 connection_api_key_connect(merchant=merchant, user=None, api_key="{API_KEY}")
 connection_account_id_record(merchant=merchant, account_id={ACCOUNT_ID})
 services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+from django_q.models import OrmQ
+OrmQ.objects.all().delete()  # the first sync connecting queued: this test runs it by hand (sync_lists)
 """
 
 

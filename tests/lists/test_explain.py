@@ -35,9 +35,17 @@ def test_a_member_answer_names_the_items_and_when_smile_was_last_seen(smile, run
     a, b = smile.add("dup@example.com"), smile.add("DUP@example.com")
     members = make_list("all_members")
     run_cycle()
+    members.refresh_from_db()
     e = explain(list=members, email="dup@example.com")
     assert e.member and [i.smile_customer_id for i in e.items] == [a, b]
     assert f"#{a}" in e.reason and "Last seen in Smile" in e.reason and e.last_seen_at is not None
+    assert "since the list's first sync" in e.reason, "a first fill records no joined change"
+
+    late = smile.add("late@example.com")
+    run_cycle()
+    e = explain(list=members, email="late@example.com")
+    assert e.member and " since 20" in e.reason and "first sync" not in e.reason
+    assert late
 
 
 def test_a_stale_list_says_so(smile, run_cycle, make_list):

@@ -124,3 +124,35 @@ def test_a_later_publish_supersedes_a_pending_hold(smile, run_cycle, big_list):
     assert second.status == "succeeded"
     assert SyncRunList.objects.get(run=first, list=members).decision == "superseded"
     assert len(items_of(members)) == 100
+
+
+def test_a_rule_change_is_published_whole_without_the_guardrail(smile, run_cycle, make_list):
+    gold = smile.add_tier("Gold", 500)
+    silver = smile.add_tier("Silver", 100)
+    ids = smile.add_many(200, tier=gold) + smile.add_many(20, tier=silver)
+    lst = make_list("vip_tier", tier=gold, name="Tier list")
+    run_cycle()
+    assert len(items_of(lst)) == 200
+    for cid in ids[:50]:  # a pending hold under the old rule: 50 of 200 leave Gold
+        smile.update(cid, tier=silver)
+    assert run_cycle().status == "held"
+    hold = SyncRunList.objects.get(list=lst, decision="pending")
+
+    services.list_update(list=lst, vip_tier_id=silver, enqueue=False)  # most of the 200 items leave
+
+    hold.refresh_from_db()
+    assert hold.decision == "superseded", "the old rule's hold no longer applies"
+    run = run_cycle()
+    assert run.status == "succeeded"
+    result = SyncRunList.objects.get(run=run, list=lst)
+    assert result.outcome == "published" and "rule changed" in result.note.lower()
+    assert (result.removed, result.added, result.changed) == (150, 20, 50)
+    assert_lists_match([lst], smile)
+    lst.refresh_from_db()
+    assert lst.rule_changed_at is None and lst.item_count == 70
+
+    for cid in ids[200:]:  # later runs guard the list again
+        smile.update(cid, state="disabled")
+    with override_settings(SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS=50):
+        later = run_cycle()
+    assert later.status == "held" and SyncRunList.objects.get(run=later, list=lst).note == ""

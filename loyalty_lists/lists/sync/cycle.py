@@ -1,6 +1,7 @@
 """One sync cycle for one merchant: lease -> tiers -> customers -> publish -> record.
 
     run = cycle_run(merchant_id=m.pk, kind="delta")   # None when another cycle holds the lease
+                                                      # (recorded: that cycle queues a follow-up)
 
 1. **Lease** (``lease.py``): at most one cycle per merchant; heartbeats while fetching; re-checked
    inside the publish transaction.
@@ -58,18 +59,66 @@ WEBHOOK_RUN_ORPHAN_AFTER = timedelta(minutes=10)
 
 
 def cycle_run(
-    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None, correlation_id=None
+    *,
+    merchant_id: int,
+    kind: str = SyncRun.Kind.DELTA,
+    client=None,
+    progress=None,
+    correlation_id=None,
+    follow_up: bool = False,
 ) -> SyncRun | None:
-    """Run one cycle if the merchant's lease is free; return its ``SyncRun`` (None: lease busy)."""
+    """Run one cycle if the merchant's lease is free; return its ``SyncRun`` (None: lease busy).
+
+    A request that finds the lease busy is not lost: it is recorded (``SyncState.rerun_requested_at``)
+    and the running cycle, when it finishes (succeeded or failed), queues one follow-up cycle if a
+    request arrived after it started. A ``follow_up`` cycle that finds the lease busy records nothing:
+    whoever holds the lease then claimed it after the request, so that cycle covers it (no loops).
+    """
+    claimed_at = timezone.now()
     lease = lease_claim(merchant_id)
     if lease is None:
-        return None
+        if follow_up:
+            return None
+        rerun_request(merchant_id)
+        # The holder may have released (and checked for requests) between our claim and the record:
+        # try once more, so the request is served either by the holder's follow-up or by us.
+        claimed_at = timezone.now()
+        lease = lease_claim(merchant_id)
+        if lease is None:
+            return None
     cid = correlation_id or f"sync-{merchant_id}-{uuid.uuid4().hex[:10]}"
     try:
         with correlation_scope(cid):
             return _Cycle(merchant_id, kind, lease, cid, progress).run(client)
     finally:
         lease.release()
+        # After the release: a later request claims the lease itself (a request racing with this
+        # check re-tries the claim after recording itself, see above).
+        with correlation_scope(cid):
+            _rerun_if_requested(merchant_id, since=claimed_at)
+
+
+def rerun_request(merchant_id: int) -> None:
+    """Record that a cycle was asked for while another held the lease."""
+    state_ensure(merchant_id)
+    SyncState.objects.filter(merchant_id=merchant_id).update(rerun_requested_at=timezone.now())
+    logger.info("Merchant %s: a cycle is running; a follow-up cycle was requested", merchant_id)
+
+
+def _rerun_if_requested(merchant_id: int, *, since: datetime) -> None:
+    """Queue one follow-up cycle if a request arrived after ``since`` (consumes the request)."""
+    try:
+        taken = SyncState.objects.filter(merchant_id=merchant_id, rerun_requested_at__gte=since).update(
+            rerun_requested_at=None
+        )
+        if taken:
+            from ..services import sync_enqueue  # services imports this module
+
+            state = SyncState.objects.select_related("merchant").get(merchant_id=merchant_id)
+            sync_enqueue(merchant=state.merchant, follow_up=True)
+            logger.info("Merchant %s: queued the follow-up cycle requested during this one", merchant_id)
+    except Exception:  # never let the follow-up bookkeeping mask the cycle's own result
+        logger.exception("Merchant %s: could not queue the requested follow-up cycle", merchant_id)
 
 
 def error_text(exc: BaseException) -> str:
@@ -294,6 +343,7 @@ class _Cycle:
                 removed=o.removed,
                 changed=o.changed,
                 list_size=o.list_size,
+                note=o.note,
                 decision=Decision.PENDING if o.outcome == Outcome.HELD else "",
             )
             for o in outcomes

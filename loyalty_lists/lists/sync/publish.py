@@ -10,7 +10,8 @@ statements each compute a set in SQL — no Python loop over items:
 * changed: items whose metadata differs from their member candidate.
 
 Each set is first copied into ``ListChange`` (``INSERT ... SELECT``: joined / left / tier up / tier
-down / metadata changed) and then applied (``DELETE`` / ``INSERT ... SELECT`` / ``UPDATE ... FROM``).
+down / metadata changed; skipped for a new list's first fill) and then applied (``DELETE`` /
+``INSERT ... SELECT`` / ``UPDATE ... FROM``).
 The membership condition is ``membership_q`` compiled to SQL, so the rules exist once.
 
 ``publish_lists`` runs every non-stale list of the merchant in the cycle's one publish transaction:
@@ -45,6 +46,8 @@ ITEM_DATA = (
 )
 NULLABLE = {"vip_tier_id", "vip_tier_name", "vip_tier_expires_at", "loyalty_member_since"}
 LOWEST_MILESTONE = -1e18  # "no tier" ranks below every tier
+RULE_CHANGED_NOTE = "Rule changed: recomputed whole, removal guardrail not applied."
+FIRST_FILL_NOTE = "First fill: members counted, no per-shopper changes recorded."
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class ListOutcome:
     removed: int = 0
     changed: int = 0
     list_size: int = 0
+    note: str = ""
 
 
 def _c(field: str) -> str:
@@ -145,19 +149,21 @@ class _ListSql:
     def count_removed(self) -> int:
         return fetch_value(f"SELECT COUNT(*) FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
 
-    def apply(self, run: SyncRun, now: datetime) -> tuple[int, int, int]:
+    def apply(self, run: SyncRun, now: datetime, *, record_changes: bool = True) -> tuple[int, int, int]:
+        """Apply the three sets; ``record_changes=False`` (a new list's first fill) skips ``ListChange``."""
         i, c, lst = _i, _c, self.lst
         now_db = dt(now)
         head = f"INSERT INTO {self.CH} ({self.change_columns()})"
         # removed
-        execute(
-            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {i('email')}, %s,"  # noqa: S608  # nosec B608
-            f" {i('vip_tier_name')}, NULL, %s FROM {self.I} WHERE {self.removed_where}",
-            [lst.merchant_id, run.pk, ListChange.Kind.LEFT, now_db, *self.removed_params],
-        )
+        if record_changes:
+            execute(
+                f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {i('email')}, %s,"  # noqa: S608  # nosec B608
+                f" {i('vip_tier_name')}, NULL, %s FROM {self.I} WHERE {self.removed_where}",
+                [lst.merchant_id, run.pk, ListChange.Kind.LEFT, now_db, *self.removed_params],
+            )
         removed = execute(f"DELETE FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
         # changed (before added, so fresh inserts are not compared again)
-        T = table(VipTier)
+        T, tier_m, tier_id = table(VipTier), qn("merchant_id"), qn("smile_id")
         ms_old, ms_new = f"COALESCE(ot.{qn('milestone')}, %s)", f"COALESCE(nt.{qn('milestone')}, %s)"
         tier_moved = f"{i('vip_tier_id')} {distinct_op()} {c('vip_tier_id')}"
         kind = (
@@ -173,24 +179,25 @@ class _ListSql:
             ListChange.Kind.TIER_DOWN,
             ListChange.Kind.METADATA,
         ]
-        execute(
-            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {c('email')}, {kind},"  # noqa: S608  # nosec B608
-            f" {i('vip_tier_name')}, {c('vip_tier_name')}, %s"
-            f" FROM {self.I} JOIN {self.C} ON {self.changed_join}"
-            f" LEFT JOIN {T} ot ON ot.{qn('merchant_id')} = %s AND ot.{qn('smile_id')} = {i('vip_tier_id')}"
-            f" LEFT JOIN {T} nt ON nt.{qn('merchant_id')} = %s AND nt.{qn('smile_id')} = {c('vip_tier_id')}"
-            f" WHERE {self.changed_where}",
-            [
-                lst.merchant_id,
-                run.pk,
-                *kind_params,
-                now_db,
-                lst.merchant_id,
-                lst.merchant_id,
-                lst.merchant_id,
-                *self.changed_params,
-            ],
-        )
+        if record_changes:
+            execute(
+                f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {c('email')}, {kind},"  # noqa: S608  # nosec B608
+                f" {i('vip_tier_name')}, {c('vip_tier_name')}, %s"
+                f" FROM {self.I} JOIN {self.C} ON {self.changed_join}"
+                f" LEFT JOIN {T} ot ON ot.{tier_m} = %s AND ot.{tier_id} = {i('vip_tier_id')}"
+                f" LEFT JOIN {T} nt ON nt.{tier_m} = %s AND nt.{tier_id} = {c('vip_tier_id')}"
+                f" WHERE {self.changed_where}",
+                [
+                    lst.merchant_id,
+                    run.pk,
+                    *kind_params,
+                    now_db,
+                    lst.merchant_id,
+                    lst.merchant_id,
+                    lst.merchant_id,
+                    *self.changed_params,
+                ],
+            )
         sets = ", ".join(f"{qn(f)} = {c(f)}" for f in ITEM_DATA)
         changed = execute(
             f"UPDATE {self.I} SET {sets}, {qn('updated_at')} = %s FROM {self.C}"  # noqa: S608  # nosec B608
@@ -198,11 +205,12 @@ class _ListSql:
             [now_db, lst.merchant_id, *self.changed_params],
         )
         # added
-        execute(
-            f"{head} SELECT %s, %s, %s, {c('smile_id')}, {c('email')}, %s, NULL, {c('vip_tier_name')}, %s"  # noqa: S608  # nosec B608
-            f" FROM {self.C} WHERE {self.added_where}",
-            [lst.merchant_id, run.pk, lst.pk, ListChange.Kind.JOINED, now_db, *self.added_params],
-        )
+        if record_changes:
+            execute(
+                f"{head} SELECT %s, %s, %s, {c('smile_id')}, {c('email')}, %s, NULL, {c('vip_tier_name')}, %s"  # noqa: S608  # nosec B608
+                f" FROM {self.C} WHERE {self.added_where}",
+                [lst.merchant_id, run.pk, lst.pk, ListChange.Kind.JOINED, now_db, *self.added_params],
+            )
         item_cols = ("merchant_id", "list_id", "smile_customer_id", *ITEM_DATA, "added_at", "updated_at")
         added = execute(
             f"INSERT INTO {self.I} ({', '.join(qn(n) for n in item_cols)})"  # noqa: S608  # nosec B608
@@ -224,7 +232,13 @@ def _item_count(lst: LoyaltyList) -> int:
 
 
 def publish_list(
-    lst: LoyaltyList, candidates: Candidates, *, run: SyncRun, now: datetime, guardrail: bool = True
+    lst: LoyaltyList,
+    candidates: Candidates,
+    *,
+    run: SyncRun,
+    now: datetime,
+    guardrail: bool = True,
+    record_changes: bool = True,
 ) -> ListOutcome:
     """Publish one list (no bookkeeping on the list row); held lists are left untouched."""
     stmts = _ListSql(lst, candidates)
@@ -237,7 +251,7 @@ def publish_list(
                 "List %s held: run %s would remove %s of %s items", lst.pk, run.pk, would_remove, size
             )
             return ListOutcome(lst.pk, SyncRunList.Outcome.HELD, removed=would_remove, list_size=size)
-    added, removed, changed = stmts.apply(run, now)
+    added, removed, changed = stmts.apply(run, now, record_changes=record_changes)
     return ListOutcome(lst.pk, SyncRunList.Outcome.PUBLISHED, added, removed, changed, size)
 
 
@@ -247,23 +261,46 @@ def publish_lists(
     """Publish every list of the merchant (call inside the publish transaction, state locked).
 
     Lists never published (``published_seq == 0``: new, rule changed, back from stale) are recomputed
-    whole; the others re-examine only snapshot rows changed since their ``published_seq`` — for a delta
-    *and* a full cycle, since the snapshot only takes a new change number when what lists show changed
-    (or the customer is gone). ``published_seq`` is the counter read under the lock: published lists are
-    up to date through it.
+    whole; a list whose rule an admin changed skips the removal guardrail (a deliberate edit, noted
+    "rule changed" on its result), and a new list's first fill records no ``ListChange`` rows (its
+    result still counts the added items). The others re-examine only snapshot rows changed since their
+    ``published_seq`` — for a delta *and* a full cycle, since the snapshot only takes a new change
+    number when what lists show changed (or the customer is gone). ``published_seq`` is the counter
+    read under the lock: published lists are up to date through it.
     """
     outcomes = []
     for lst in LoyaltyList.objects.filter(merchant_id=merchant_id).order_by("pk"):
         if lst.is_stale:
             outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.STALE, list_size=lst.item_count))
             continue
-        candidates = ALL if lst.published_seq == 0 else Candidates(after_seq=lst.published_seq)
-        outcome = publish_list(lst, candidates, run=run, now=now)
+        rule_changed = lst.rule_changed_at is not None
+        candidates = (
+            ALL if lst.published_seq == 0 or rule_changed else Candidates(after_seq=lst.published_seq)
+        )
+        first_fill = lst.last_published_at is None
+        outcome = publish_list(
+            lst, candidates, run=run, now=now, guardrail=not rule_changed, record_changes=not first_fill
+        )
         if outcome.outcome == SyncRunList.Outcome.PUBLISHED:
+            if first_fill:
+                outcome.note = FIRST_FILL_NOTE
+                lst.first_filled_at = now
+            elif rule_changed:
+                outcome.note = RULE_CHANGED_NOTE
             lst.published_seq = published_seq
             lst.last_published_at = now
+            lst.rule_changed_at = None
             lst.item_count = outcome.list_size + outcome.added - outcome.removed
-            lst.save(update_fields=["published_seq", "last_published_at", "item_count", "updated_at"])
+            lst.save(
+                update_fields=[
+                    "published_seq",
+                    "last_published_at",
+                    "rule_changed_at",
+                    "first_filled_at",
+                    "item_count",
+                    "updated_at",
+                ]
+            )
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)

@@ -4,6 +4,8 @@ import logging
 
 import httpx
 import pytest
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 
 from integrations.smile.models import SmileConnection
 
@@ -16,8 +18,11 @@ def post_key(client, key=KEY):
     return client.post("/integrations/smile/api-key", {"api_key": key})
 
 
-def test_a_working_key_is_validated_then_saved(staff_client, smile_api, merchant_a):
-    response = post_key(staff_client)
+def test_a_working_key_is_validated_then_saved(
+    staff_client, smile_api, merchant_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_key(staff_client)
     assert response.status_code == 302
     connection = SmileConnection.objects.get(merchant=merchant_a[0])
     assert connection.auth_kind == "api_key" and connection.status == "connected"
@@ -26,16 +31,23 @@ def test_a_working_key_is_validated_then_saved(staff_client, smile_api, merchant
     assert smile_api["tiers"].calls.last.request.headers["Authorization"] == f"Bearer {KEY}"
     customers = smile_api["customers"].calls.last.request
     assert customers.url.params["limit"] == "1"
+    [task] = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]  # the first sync
+    assert task["func"] == "loyalty_lists.lists.tasks.sync_cycle_task"
+    assert task["args"] == (merchant_a[0].pk, "delta")
 
 
-def test_a_rejected_key_is_not_saved_and_not_echoed(staff_client, smile_api):
+def test_a_rejected_key_is_not_saved_and_not_echoed(
+    staff_client, smile_api, django_capture_on_commit_callbacks
+):
     smile_api["tiers"].respond(401, json={"error": {"message": "Invalid credentials."}})
-    response = post_key(staff_client)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_key(staff_client)
     assert response.status_code == 400
     body = response.content.decode()
     assert "Smile rejected this key" in body
     assert KEY not in body
     assert not SmileConnection.objects.exists()
+    assert OrmQ.objects.count() == 0, "no sync queued"
 
 
 def test_a_key_without_customer_access_is_refused(staff_client, smile_api):

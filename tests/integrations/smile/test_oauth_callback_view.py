@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import responses
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 
 from integrations.smile.models import SmileConnection
 from integrations.smile.oauth import STATE_SESSION_KEY
@@ -140,11 +142,14 @@ def test_a_callback_without_code_is_a_400(staff_client, token_endpoint):
 
 
 # --- code exchange ------------------------------------------------------------------------------------
-def test_it_exchanges_the_code_and_connects(staff_client, token_endpoint, smile_api, merchant_a):
+def test_it_exchanges_the_code_and_connects(
+    staff_client, token_endpoint, smile_api, merchant_a, django_capture_on_commit_callbacks
+):
     token_endpoint.post(TOKEN_URL, json=token_json(account_id=4242))
     state = begin(staff_client)
     verifier = staff_client.session[STATE_SESSION_KEY][state]["verifier"]
-    response = callback(staff_client, code="the-code", state=state)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = callback(staff_client, code="the-code", state=state)
     assert response.status_code == 302
     assert "Connected to Smile." in messages_of(staff_client.get(response["Location"]))
 
@@ -164,6 +169,10 @@ def test_it_exchanges_the_code_and_connects(staff_client, token_endpoint, smile_
     # the health check ran with the new token
     assert connection.last_health_check_ok is True and connection.last_health_check_at is not None
     assert smile_api["tiers"].calls.last.request.headers["Authorization"] == "Bearer at-new"
+    # and the first sync is queued
+    [task] = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
+    assert task["func"] == "loyalty_lists.lists.tasks.sync_cycle_task"
+    assert task["args"] == (merchant_a[0].pk, "delta")
 
 
 def test_it_uses_basic_client_auth_by_default(staff_client, token_endpoint, smile_api):
@@ -186,13 +195,17 @@ def test_it_can_send_client_credentials_as_form_fields(staff_client, token_endpo
     assert SmileConnection.objects.get().status == "connected"
 
 
-def test_it_refuses_a_token_without_the_required_scopes(staff_client, token_endpoint, smile_api):
+def test_it_refuses_a_token_without_the_required_scopes(
+    staff_client, token_endpoint, smile_api, django_capture_on_commit_callbacks
+):
     token_endpoint.post(TOKEN_URL, json=token_json(scope="customer:read"))
-    response = callback(staff_client, code="c", state=begin(staff_client))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = callback(staff_client, code="c", state=begin(staff_client))
     page = staff_client.get(response["Location"])
     assert any("vip_tier:read" in m and "Nothing was connected" in m for m in messages_of(page))
     assert not SmileConnection.objects.exists()
     assert not smile_api["tiers"].called
+    assert OrmQ.objects.count() == 0, "no sync queued"
 
 
 def test_a_token_response_without_scope_means_as_requested(staff_client, token_endpoint, smile_api):

@@ -5,18 +5,23 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_q.models import OrmQ
 
 from integrations.smile.models import SmileConnection
 
 pytestmark = pytest.mark.django_db
 
 
-def test_it_connects_a_merchant_with_a_validated_key(merchant_a, smile_api, capsys):
-    call_command("smile_connect", "--merchant", "alpha", "--api-key", "api_cmd_key_123")
+def test_it_connects_a_merchant_with_a_validated_key(
+    merchant_a, smile_api, capsys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("smile_connect", "--merchant", "alpha", "--api-key", "api_cmd_key_123")
     connection = SmileConnection.objects.get(merchant=merchant_a[0])
     assert connection.auth_kind == "api_key" and connection.access_token() == "api_cmd_key_123"
     out = capsys.readouterr().out
     assert "Connected Alpha" in out and "api_cmd_key_123" not in out
+    assert OrmQ.objects.count() == 1, "the first sync is queued"
 
 
 def test_it_reads_the_key_from_stdin(merchant_a, smile_api, monkeypatch):

@@ -1,0 +1,108 @@
+"""The shopper-facing reads walk an index to exactly their rows: no SCAN of the big tables, no sort of
+a whole list (SQLite's EXPLAIN QUERY PLAN; SQLite has no statistics, so the plan is the worst case)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from loyalty_lists.lists.explain import explain
+from loyalty_lists.lists.selectors import items_for_email, last_good_sync
+from loyalty_lists.web.selectors import list_preview, shopper_history
+
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's EXPLAIN QUERY PLAN")
+
+BIG_TABLES = ("lists_listitem", "lists_smilecustomer", "lists_syncrun", "lists_listchange")
+
+
+def plans(fn) -> list[tuple[str, str]]:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    out = []
+    with connection.cursor() as cursor:
+        for query in ctx.captured_queries:
+            sql = query["sql"]
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+            out.append((sql, " | ".join(row[-1] for row in cursor.fetchall())))
+    return out
+
+
+def assert_indexed(fn, *, expect: dict[str, str]) -> None:
+    """No SCAN of a big table, and each table of ``expect`` read through that index."""
+    found = plans(fn)
+    assert found
+    for sql, plan in found:
+        for table in BIG_TABLES:
+            assert f"SCAN {table}" not in plan, f"{sql}\n-> {plan}"
+    joined = " || ".join(plan for _, plan in found)
+    for table, index in expect.items():
+        assert f"SEARCH {table} USING" in joined and index in joined, joined
+
+
+@pytest.fixture
+def synced(smile, run_cycle, make_list):
+    gold = smile.add_tier("Gold", 500)
+    smile.add_many(30, tier=gold)
+    smile.add("ann@example.com")
+    smile.add("ANN@example.com", state="candidate")
+    lists = [make_list("all_members"), make_list("members_and_candidates"), make_list("vip_tier", gold)]
+    run_cycle()
+    smile.update(1, state="disabled")
+    run_cycle()
+    for lst in lists:
+        lst.refresh_from_db()
+    return lists, gold
+
+
+def test_items_for_email_uses_the_list_email_customer_index_in_its_documented_order(synced, merchant):
+    lists, _ = synced
+    items = list(items_for_email(merchant=merchant, email="ann@example.com"))
+    assert [(i.list_id, i.smile_customer_id) for i in items] == sorted(
+        (i.list_id, i.smile_customer_id) for i in items
+    )
+    assert_indexed(
+        lambda: list(items_for_email(merchant=merchant, email="ann@example.com", lists=lists)),
+        expect={"lists_listitem": "item_email_customer"},
+    )
+    for lookup_lists in (None, lists[:1]):  # every list, or one (the explain case)
+        for _, plan in plans(
+            lambda ls=lookup_lists: list(
+                items_for_email(merchant=merchant, email="ann@example.com", lists=ls)
+            )
+        ):
+            assert "item_email_customer" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_explain_reads_the_snapshot_by_email_and_smile_id(synced):
+    lists, _ = synced
+    assert_indexed(
+        lambda: [explain(list=lst, email="ann@example.com") for lst in lists],
+        expect={"lists_smilecustomer": "snapshot_email_id", "lists_listitem": "item_email_customer"},
+    )
+    for _, plan in plans(lambda: explain(list=lists[0], email="ann@example.com")):
+        if "lists_smilecustomer" in plan:
+            assert "TEMP B-TREE" not in plan, plan
+
+
+def test_last_good_sync_probes_an_index_and_ignores_webhook_runs(synced, merchant):
+    run = last_good_sync(merchant=merchant)
+    assert run is not None and run.kind in ("delta", "full")
+    assert_indexed(lambda: last_good_sync(merchant=merchant), expect={"lists_syncrun": "syncrun_last_good"})
+    for _, plan in plans(lambda: last_good_sync(merchant=merchant)):
+        assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_shopper_history_uses_the_merchant_email_index(synced, merchant):
+    assert_indexed(
+        lambda: shopper_history(merchant=merchant, email="shopper0@example.com"),
+        expect={"lists_listchange": "change_email"},
+    )
+
+
+def test_the_list_preview_does_not_scan_the_snapshot(synced, merchant):
+    _, gold = synced
+    for audience, tier in (("all_members", None), ("members_and_candidates", None), ("vip_tier", gold)):
+        assert_indexed(
+            lambda a=audience, t=tier: list_preview(merchant=merchant, audience=a, vip_tier_id=t), expect={}
+        )
