@@ -10,14 +10,14 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install system-packages run run-prod test test-fast test-prod audit lint format clean
+.PHONY: install system-packages bench bench-smoke run run-prod test test-fast test-prod audit lint format clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra test --python $(PYTHON)
+	$(UV) sync --frozen --extra test --extra bench --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.synced ## create .venv from uv.lock
@@ -32,6 +32,7 @@ test: install lint system-packages ## set up and run the whole suite: SQLite, th
 	$(VENV)/bin/pytest -m "not prod and not browser"
 	$(VENV)/bin/pytest -m browser
 	bin/with-services $(VENV)/bin/pytest -m prod
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory audit
 
 test-fast: install ## the SQLite suite without end-to-end tests
@@ -43,8 +44,14 @@ test-prod: install ## the production-path tests against a throwaway PostgreSQL a
 audit: install ## bandit (medium and above) and pip-audit of every locked dependency (AUDIT_STRICT=1: unchecked ones fail)
 	VENV=$(VENV) UV=$(UV) bin/audit
 
-system-packages: ## Debian packages the tests need (chromium for the browser tests; as root via apt-get)
-	bin/ensure-debian-packages chromium:chromium
+system-packages: ## Debian packages the tests need (chromium: browser tests; wrk: lookup benchmark; via apt-get as root)
+	bin/ensure-debian-packages chromium:chromium wrk:wrk
+
+bench: install system-packages ## benchmarks at the issue's sizes (BENCH_ARGS="--full" for 1M, "--only 2" for one figure); appends to bench/results/
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-smoke: install system-packages ## every benchmark at tiny sizes: the scripts run and print numbers; a missed target never fails
+	$(PY) -m bench.run --smoke
 
 lint: install
 	$(VENV)/bin/ruff check .

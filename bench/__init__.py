@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run [--smoke | --full] [--only N]` (see bench/README.md)."""

@@ -1,0 +1,59 @@
+"""Figure 2 — engine ceiling: unthrottled sandbox, no latency, SQLite; beside it dlt on the same sandbox."""
+
+import json
+import subprocess
+
+from .common import API_KEY, PYTHON, ROOT, TMP, BenchDb, Figure, sandbox
+
+TARGET_RATE = 20_000
+TARGET_VS_DLT = 3.0
+
+
+def run(sizes: dict) -> list[Figure]:
+    n = sizes["engine"]
+    sb = sandbox(n, rate_limit=0, latency_ms=0)
+    try:
+        db = BenchDb("engine", sb, rate_limit=0)
+        result = db.sync(full=True)
+        ours = n / result["run_seconds"]
+        proc = subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "bench.dlt_pull",
+                "--api-base",
+                sb.api_base,
+                "--api-key",
+                API_KEY,
+                "--dir",
+                str(TMP / "dlt"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=7200,
+        )
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("BENCH-JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"dlt failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        dlt = json.loads(line[len("BENCH-JSON ") :])
+        dlt_rate = dlt["rows"] / dlt["seconds"]
+        db.remove()
+    finally:
+        sb.stop()
+    ratio = ours / dlt_rate
+    return [
+        Figure(
+            2,
+            f"Engine ceiling, full sync of {n:,} customers, 3 lists, SQLite",
+            ours,
+            "customers/s",
+            dlt_rate,
+            f"dlt {dlt['dlt']} rest_api -> duckdb",
+            ratio,
+            "x dlt",
+            f">= {TARGET_RATE:,}/s and >= {TARGET_VS_DLT:g}x dlt",
+            ours >= TARGET_RATE and ratio >= TARGET_VS_DLT,
+            {"customers": n, "sync": result, "dlt": dlt},
+        )
+    ]
