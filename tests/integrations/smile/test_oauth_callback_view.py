@@ -151,7 +151,9 @@ def test_it_exchanges_the_code_and_connects(
     with django_capture_on_commit_callbacks(execute=True):
         response = callback(staff_client, code="the-code", state=state)
     assert response.status_code == 302
-    assert messages_of(staff_client.get(response["Location"])) == ["Connected to Smile. The first sync is on its way."]
+    assert messages_of(staff_client.get(response["Location"])) == [
+        "Connected to Smile. The first sync is on its way."
+    ]
 
     sent = parse_qs(token_endpoint.calls[0].request.body)
     assert sent["grant_type"] == ["authorization_code"]
