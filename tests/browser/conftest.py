@@ -17,15 +17,14 @@ to ``test-artifacts/``.
 
 import os
 import re
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from integrations.smile.sandbox.testing import SandboxProcess
+from tests.support.ground_truth import export_customers, export_tier_names
+from tests.support.processes import QCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -167,34 +166,6 @@ def smile_settings(settings, sandbox, live_server):
     return settings
 
 
-class Worker:
-    """``manage.py qcluster`` on the test database, in its own process group."""
-
-    def __init__(self, env: dict, log: Path):
-        self.log = log
-        with log.open("wb") as out:
-            self.popen = subprocess.Popen(  # noqa: S603 - our interpreter, our manage.py
-                [sys.executable, "manage.py", "qcluster"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, 9)
-                self.popen.wait(10)
-
-
 @pytest.fixture(scope="module")
 def worker(django_db_setup, sandbox, live_server, tmp_path_factory):
     """Module-scoped: it must be gone before other tests use the database (it would run their tasks)."""
@@ -212,12 +183,8 @@ def worker(django_db_setup, sandbox, live_server, tmp_path_factory):
         **smile_environment(sandbox, live_server),
     )
     env.pop("SQLITE_TEST_PATH", None)  # the same Q_CLUSTER name as this process: the ORM broker's queue key
-    worker = Worker(env, tmp_path_factory.mktemp("worker") / "qcluster.log")
-    deadline = time.monotonic() + 60
-    while "running." not in worker.output():
-        assert worker.popen.poll() is None, f"qcluster exited:\n{worker.output()}"
-        assert time.monotonic() < deadline, f"qcluster did not start:\n{worker.output()}"
-        time.sleep(0.2)
+    worker = QCluster(env, tmp_path_factory.mktemp("worker") / "qcluster.log")
+    worker.wait_running(timeout=60)
     yield worker
     worker.stop()
 
@@ -246,28 +213,8 @@ def log_in(page, base_url: str, user) -> None:
 
 def ground_truth(sandbox) -> tuple[list, dict[int, str]]:
     """The sandbox's customers (parsed like the client does) and tiers, straight from its export."""
-    from datetime import datetime
-
-    from integrations.smile.types import CustomerData
-
-    def when(value):
-        return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
-
     export = sandbox.export()
-    customers = [
-        CustomerData(
-            id=c["id"],
-            email=c["email"],
-            state=c["state"],
-            points_balance=c["points_balance"],
-            vip_tier_id=c["vip_tier_id"],
-            vip_tier_expires_at=when(c["vip_tier_expires_at"]),
-            created_at=when(c["created_at"]),
-            updated_at=when(c["updated_at"]),
-        )
-        for c in export["customers"]
-    ]
-    return customers, {t["id"]: t["name"] for t in export["vip_tiers"]}
+    return export_customers(export), export_tier_names(export)
 
 
 def expected_members(sandbox, audience: str, tier_id: int | None = None) -> list:

@@ -23,6 +23,7 @@ from loyalty_lists.lists.membership import is_member
 from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncLease, SyncRun, VipTier
 from loyalty_lists.lists.sync import cycle, fetch
 from loyalty_lists.merchants.models import Merchant
+from tests.support.ground_truth import export_customers, export_tier_names, item_tuple
 
 from .fakes import SimulatedCrash
 
@@ -30,30 +31,6 @@ pytestmark = pytest.mark.e2e
 
 API_KEY = "api_e2e_sync_engine"
 CUSTOMERS = 60
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def export_customers(export: dict) -> list[CustomerData]:
-    return [
-        CustomerData(
-            id=c["id"],
-            email=c["email"],
-            state=c["state"],
-            points_balance=c["points_balance"],
-            vip_tier_id=c["vip_tier_id"],
-            vip_tier_expires_at=parse_time(c["vip_tier_expires_at"]),
-            created_at=parse_time(c["created_at"]),
-            updated_at=parse_time(c["updated_at"]),
-        )
-        for c in export["customers"]
-    ]
-
-
-def item_tuple(email, state, points, tier_id, tier_name, expires):
-    return (email, state, points, tier_id, tier_name, expires)
 
 
 def expected_item(c: CustomerData, tier_names: dict[int, str]):
@@ -289,7 +266,7 @@ def test_lists_always_equal_the_sandboxs_ground_truth(sandbox_connected, monkeyp
 
         def check_truth(self, before):
             export = sandbox.export()
-            tier_names = {t["id"]: t["name"] for t in export["vip_tiers"]}
+            tier_names = export_tier_names(export)
             customers = export_customers(export)
             frozen = _items_by_list(before)
             for lst in LoyaltyList.objects.filter(merchant=self.merchant):

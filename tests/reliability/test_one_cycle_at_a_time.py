@@ -3,8 +3,6 @@ runs; the other only records a request, served by one follow-up cycle after the 
 time), and the lists equal the ground truth afterwards."""
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,43 +16,7 @@ from loyalty_lists.lists.models import LoyaltyList, SyncRun
 from loyalty_lists.merchants.models import Merchant
 from tests.integrations.smile.conftest import connect_with_sandbox_tokens
 from tests.support.ground_truth import GroundTruth
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Cluster:
-    """``manage.py qcluster`` on the (file) test database, in its own process group."""
-
-    def __init__(self, env: dict, log: Path):
-        self.log = log
-        with log.open("wb") as out:
-            self.popen = subprocess.Popen(  # noqa: S603 - our interpreter, our manage.py
-                [sys.executable, "manage.py", "qcluster"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-6000:]
-
-    def wait_running(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while self.output().count("running.") < 1:
-            assert self.popen.poll() is None, f"qcluster exited:\n{self.output()}"
-            assert time.monotonic() < deadline, f"qcluster did not start in {timeout}s:\n{self.output()}"
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, 9)
-                self.popen.wait(10)
+from tests.support.processes import QCluster
 
 
 @pytest.fixture
@@ -78,7 +40,7 @@ def cluster(transactional_db, smile_sandbox_factory, tmp_path):
         SMILE_MAX_ATTEMPTS="2",
     )
     env.pop("SQLITE_TEST_PATH", None)
-    process = Cluster(env, tmp_path / "qcluster.log")
+    process = QCluster(env, tmp_path / "qcluster.log")
     try:
         process.wait_running()
         yield sandbox, process

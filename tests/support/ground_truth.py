@@ -19,6 +19,27 @@ def _when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def export_customers(export: dict) -> list[CustomerData]:
+    """The sandbox export's customers as the client would parse them."""
+    return [
+        CustomerData(
+            id=c["id"],
+            email=c["email"],
+            state=c["state"],
+            points_balance=c["points_balance"],
+            vip_tier_id=c["vip_tier_id"],
+            vip_tier_expires_at=_when(c["vip_tier_expires_at"]),
+            created_at=_when(c["created_at"]),
+            updated_at=_when(c["updated_at"]),
+        )
+        for c in export["customers"]
+    ]
+
+
+def export_tier_names(export: dict) -> dict[int, str]:
+    return {t["id"]: t["name"] for t in export["vip_tiers"]}
+
+
 def item_tuple(email, state, points, tier_id, tier_name, expires) -> tuple:
     return (email, state, points, tier_id, tier_name, expires)
 
@@ -30,20 +51,7 @@ class GroundTruth:
 
     @classmethod
     def of(cls, export: dict) -> "GroundTruth":
-        customers = [
-            CustomerData(
-                id=c["id"],
-                email=c["email"],
-                state=c["state"],
-                points_balance=c["points_balance"],
-                vip_tier_id=c["vip_tier_id"],
-                vip_tier_expires_at=_when(c["vip_tier_expires_at"]),
-                created_at=_when(c["created_at"]),
-                updated_at=_when(c["updated_at"]),
-            )
-            for c in export["customers"]
-        ]
-        return cls(customers, {t["id"]: t["name"] for t in export["vip_tiers"]})
+        return cls(export_customers(export), export_tier_names(export))
 
     def expected(self, lst: LoyaltyList) -> dict[int, tuple]:
         return {
