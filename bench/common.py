@@ -153,6 +153,8 @@ def record(figures: list[Figure], *, mode: str, load_before: list[float], second
             f" | target {fig.target} | load {load_before} -> {load_after}",
             flush=True,
         )
+        if fig.details.get("summary"):
+            print(f"      {fig.details['summary']}", flush=True)
 
 
 # --- sandbox ------------------------------------------------------------------------------------

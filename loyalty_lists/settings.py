@@ -96,6 +96,9 @@ if env.str("DATABASE_URL", default=""):
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
+    SQLITE_TEMP_STORE = env.str("SQLITE_TEMP_STORE", default="MEMORY").upper()
+    if SQLITE_TEMP_STORE not in ("MEMORY", "FILE", "DEFAULT"):
+        raise ImproperlyConfigured("SQLITE_TEMP_STORE must be MEMORY, FILE or DEFAULT.")
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -109,13 +112,15 @@ else:
                 # instead of failing with "database is locked" on lock upgrade.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
+                # Memory per connection: SQLITE_CACHE_KB of page cache, SQLITE_MMAP_BYTES of the file
+                # memory-mapped (both count in the process's RSS; see the Performance section).
                 "init_command": (
                     "PRAGMA journal_mode=WAL;"
                     "PRAGMA synchronous=NORMAL;"
                     "PRAGMA busy_timeout=30000;"
-                    "PRAGMA temp_store=MEMORY;"
-                    "PRAGMA mmap_size=268435456;"
-                    "PRAGMA cache_size=-65536;"
+                    f"PRAGMA temp_store={SQLITE_TEMP_STORE};"
+                    f"PRAGMA mmap_size={env.int('SQLITE_MMAP_BYTES', default=268435456)};"
+                    f"PRAGMA cache_size=-{env.int('SQLITE_CACHE_KB', default=65536)};"
                 ),
             },
             "TEST": {"NAME": env.str("SQLITE_TEST_PATH", default="") or None},
@@ -250,6 +255,10 @@ if not FIELD_ENCRYPTION_KEYS:
 SYNC_INTERVAL_MINUTES = env.int("SYNC_INTERVAL_MINUTES", default=15)
 SYNC_REMOVAL_GUARDRAIL_PERCENT = env.float("SYNC_REMOVAL_GUARDRAIL_PERCENT", default=20.0)
 SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = env.int("SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS", default=100)
+# A killed worker's lease is free again after this long (the holder extends it every ttl/5 while working).
+SYNC_LEASE_TTL_SECONDS = env.int("SYNC_LEASE_TTL_SECONDS", default=300)
+# A full walk of a known program runs this many id-range cursor chains in parallel (1: one per state).
+SYNC_FULL_WALK_CHAINS = env.int("SYNC_FULL_WALK_CHAINS", default=4)
 
 # --- API ------------------------------------------------------------------------------------------
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")

@@ -17,6 +17,7 @@
   every log line and sent as ``X-Request-Id``.
 """
 
+import base64
 import email.utils
 import logging
 import random
@@ -116,6 +117,15 @@ class SmileClient:
     def list_vip_tiers(self) -> list[VipTierData]:
         """GET /v1/vip_tiers: every tier, ordered by milestone (no pagination)."""
         return self._get("vip_tiers", {}, parsing.parse_vip_tiers)
+
+    @staticmethod
+    def cursor_before(customer_id: int) -> str:
+        """A cursor for the customers page that starts below ``customer_id`` (ids descending).
+
+        Smile calls cursors opaque, but its documented example decodes to ``id:2,direction:next``: a
+        keyset on id. The sync engine uses this only to split a full walk into id ranges, checks that
+        Smile honoured it, and falls back to per-state chains when not (``lists/sync/fetch.py``)."""
+        return base64.b64encode(f"id:{int(customer_id)},direction:next".encode()).decode()
 
     def iter_customer_pages(
         self,

@@ -129,6 +129,10 @@ class FakeSmile:
             self.get_calls += 1
         return self.customers.get(customer_id)
 
+    @staticmethod
+    def cursor_before(customer_id: int) -> str:
+        return f"id:{customer_id}"
+
     def iter_customer_pages(self, *, state=None, updated_at_min=None, start_cursor=None, limit=250):
         cursor = start_cursor
         while True:

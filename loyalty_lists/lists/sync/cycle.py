@@ -9,14 +9,17 @@
    transaction, so a failed cycle changes no list, not even its staleness.
 3. **Customers** (``fetch.py``) into the snapshot (``snapshot.py``), batched:
    * *delta*: ``updated_at_min = watermark - SAFETY_OVERLAP``, one unfiltered chain;
-   * *full* (daily, the first sync, and whenever an unfinished full walk is checkpointed): one chain per
-     state in parallel; every batch stores the chains' cursors (``SyncState.full_walk``) in the same
-     transaction as its rows, so a crash resumes the walk. When the walk completes, one delta pass from
-     the walk's start catches customers that changed after the walk had passed them (during a long
-     walk, or between a crash and the resume). Then live rows nobody saw since the walk started are gone
-     from Smile (re-checked one by one with ``get_customer`` when there are few — this catches a
-     customer who changed state between two parallel chains) and are tombstoned; they leave every list
-     at the publish. (A customer deleted after the walk saw them is caught by the next full walk.)
+   * *full* (daily, the first sync, and whenever an unfinished full walk is checkpointed): parallel
+     cursor chains, one per id range holding an equal share of the customers the snapshot knows
+     (``SYNC_FULL_WALK_CHAINS``), or one per state on the first sync (or when Smile does not take the
+     made-up start cursors, see ``fetch.py``). Every commit stores the chains' cursors
+     (``SyncState.full_walk``) with its rows, and a chain asks for its next page only after that commit,
+     so a crash resumes the walk and refetches at most one page per chain. When the walk completes, one
+     delta pass from the walk's start catches customers that changed after the walk had passed them
+     (during a long walk, or between a crash and the resume). Then live rows nobody saw since the walk
+     started are gone from Smile (re-checked one by one with ``get_customer`` when there are few — this
+     catches a customer who changed state between two parallel chains) and are tombstoned; they leave
+     every list at the publish. (A customer deleted after the walk saw them is caught by the next full walk.)
 4. **Publish** (``publish.py``): every non-stale list, set-wise, in one transaction; guardrail per list.
 5. **Record**: ``SyncRunList`` per list, totals on the ``SyncRun``, and the watermark — in the same
    transaction, so only a successful (or held) cycle advances it. The watermark is when the cycle's
@@ -34,6 +37,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -42,11 +46,12 @@ from django.utils.dateparse import parse_datetime
 from integrations.smile.errors import SmileError
 from loyalty_lists.logging import correlation_id as correlation_scope
 
-from ..models import SyncRun, SyncRunList, SyncState, VipTier
-from .fetch import Chain, walk
+from ..models import ListItem, SmileCustomer, SyncRun, SyncRunList, SyncState, VipTier
+from .fetch import PAGE_LIMIT, Chain, CursorUnsupported, walk
 from .lease import Lease, lease_claim
 from .publish import ListOutcome, publish_lists
 from .snapshot import tombstone_customers, unseen_since, upsert_customers
+from .sql import analyze
 from .state import seq_next, state_ensure, state_lock
 from .tiers import tier_names, tiers_apply
 
@@ -54,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 SAFETY_OVERLAP = timedelta(minutes=5)
 FULL_WALK_STATES = ("member", "candidate", "disabled")
+ID_RANGE_MIN_CUSTOMERS = 5000  # smaller programs are walked per state (id ranges would gain little)
+ANALYZE_AFTER_ADDED = 10_000  # items added by one publish: refresh the planner's statistics
 GONE_VERIFY_MAX = 100  # re-check at most this many "unseen" customers one by one
 WEBHOOK_RUN_ORPHAN_AFTER = timedelta(minutes=10)
 
@@ -119,6 +126,40 @@ def _rerun_if_requested(merchant_id: int, *, since: datetime) -> None:
             logger.info("Merchant %s: queued the follow-up cycle requested during this one", merchant_id)
     except Exception:  # never let the follow-up bookkeeping mask the cycle's own result
         logger.exception("Merchant %s: could not queue the requested follow-up cycle", merchant_id)
+
+
+def id_ranges(merchant_id: int, parts: int) -> list[list[int | None]] | None:
+    """Split points for a full walk by id: ``parts`` ranges holding equally many of the customers the
+    snapshot knows, highest first, as ``[id_below, stop_below]`` pairs (None: open-ended). None when the
+    snapshot is too small to tell (the first sync) or one chain is asked for: walk per state."""
+    if parts < 2:
+        return None
+    ids = (
+        SmileCustomer.objects.filter(merchant_id=merchant_id)
+        .order_by("smile_id")
+        .values_list("smile_id", flat=True)
+    )
+    total = ids.count()
+    if total < max(ID_RANGE_MIN_CUSTOMERS, parts * PAGE_LIMIT):
+        return None
+    cuts = sorted({ids[total * k // parts] for k in range(1, parts)})  # one indexed OFFSET each
+    highs = [None, *cuts[::-1]]
+    lows = [*cuts[::-1], None]
+    return [[high, low] for high, low in zip(highs, lows, strict=True)]
+
+
+def full_walk_chains(checkpoint: dict) -> list[Chain]:
+    """The unfinished chains of a full walk: one per id range, or one per state."""
+    cursors, done = checkpoint["cursors"], checkpoint["done"]
+    ranges = checkpoint.get("ranges")
+    if ranges:
+        keys = [f"ids{i}" for i in range(len(ranges))]
+        return [
+            Chain(key, start_cursor=cursors.get(key), id_below=high, stop_below=low)
+            for key, (high, low) in zip(keys, ranges, strict=True)
+            if key not in done
+        ]
+    return [Chain(s, s, start_cursor=cursors.get(s)) for s in FULL_WALK_STATES if s not in done]
 
 
 def error_text(exc: BaseException) -> str:
@@ -236,16 +277,12 @@ class _Cycle:
             checkpoint = {
                 "started_at": run.started_at.isoformat(),
                 "run_id": run.pk,
+                "ranges": id_ranges(self.merchant_id, settings.SYNC_FULL_WALK_CHAINS),
                 "cursors": {},
                 "done": [],
             }
             SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
         walk_started_at = parse_datetime(checkpoint["started_at"])
-        chains = [
-            Chain(s, s, start_cursor=checkpoint["cursors"].get(s))
-            for s in FULL_WALK_STATES
-            if s not in checkpoint["done"]
-        ]
 
         def flush(rows, position, pages):
             for key, (cursor, done) in position.items():
@@ -254,7 +291,14 @@ class _Cycle:
                     checkpoint["done"].append(key)
             self._flush(run, rows, pages, checkpoint=checkpoint)
 
-        walk(client, chains, flush)
+        try:
+            walk(client, full_walk_chains(checkpoint), flush)
+        except CursorUnsupported as exc:
+            # Rows already stored stay (upserts are idempotent); the walk starts over, per state.
+            logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)
+            checkpoint.update(ranges=None, cursors={}, done=[])
+            SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
+            walk(client, full_walk_chains(checkpoint), flush)
         # Customers the walk passed before they changed (during a long walk, or between a crash and the
         # resume) come back with one delta pass over the walk's time span.
         caught_up_at = timezone.now()
@@ -265,6 +309,7 @@ class _Cycle:
             lambda rows, pos, pages: self._flush(run, rows, pages, checkpoint=checkpoint),
         )
         self._mark_gone(client, run, walk_started_at)
+        analyze(SmileCustomer)  # the publish's plans must see the snapshot's real size
         return caught_up_at
 
     def _mark_gone(self, client, run: SyncRun, walk_started_at: datetime) -> None:
@@ -317,6 +362,8 @@ class _Cycle:
             state.save(update_fields=["watermark", "last_full_at"])
             run.finished_at = timezone.now()
             run.save()
+        if run.items_added > ANALYZE_AFTER_ADDED:
+            analyze(ListItem)
         logger.info(
             "Sync run %s %s: %s lists published, +%s -%s ~%s items",
             run.pk,

@@ -17,6 +17,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,7 +25,9 @@ from ..models import SyncLease
 
 logger = logging.getLogger(__name__)
 
-LEASE_TTL = timedelta(minutes=5)
+
+def lease_ttl() -> timedelta:
+    return timedelta(seconds=settings.SYNC_LEASE_TTL_SECONDS)
 
 
 class LeaseLost(Exception):
@@ -32,7 +35,7 @@ class LeaseLost(Exception):
 
 
 class Lease:
-    def __init__(self, merchant_id: int, holder: str, ttl: timedelta = LEASE_TTL):
+    def __init__(self, merchant_id: int, holder: str, ttl: timedelta):
         self.merchant_id = merchant_id
         self.holder = holder
         self.ttl = ttl
@@ -65,9 +68,10 @@ class Lease:
         self._mine().update(holder=None, expires_at=None)
 
 
-def lease_claim(merchant_id: int, *, ttl: timedelta = LEASE_TTL, holder: str | None = None) -> Lease | None:
-    """The merchant's lease, or None when another (live) cycle holds it."""
-    lease = Lease(merchant_id, holder or uuid.uuid4().hex, ttl)
+def lease_claim(merchant_id: int, *, ttl: timedelta | None = None, holder: str | None = None) -> Lease | None:
+    """The merchant's lease (``ttl``: ``SYNC_LEASE_TTL_SECONDS``), or None when another (live) cycle
+    holds it."""
+    lease = Lease(merchant_id, holder or uuid.uuid4().hex, ttl or lease_ttl())
     if lease.claim():
         return lease
     logger.info("Sync lease of merchant %s is held by another worker; not starting a cycle", merchant_id)

@@ -95,7 +95,7 @@ def _i(field: str) -> str:
 class _ListSql:
     """The SQL of one list's publish over one candidate set."""
 
-    def __init__(self, lst: LoyaltyList, candidates: Candidates):
+    def __init__(self, lst: LoyaltyList, candidates: Candidates, *, empty: bool = False):
         self.lst = lst
         self.I, self.C, self.CH = table(ListItem), table(SmileCustomer), table(ListChange)
         member_sql, member_params = where_sql(SmileCustomer, membership_q(lst.audience, lst.vip_tier_id))
@@ -119,12 +119,15 @@ class _ListSql:
             f" AND {c('smile_id')} = {i('smile_customer_id')})"
         )
         self.removed_params = [lst.pk, *scope_params, *self.good_params]
-        # Snapshot rows to add.
-        self.added_where = (
-            f"{self.good}{cand_sql} AND NOT EXISTS (SELECT 1 FROM {self.I} WHERE {i('list_id')} = %s"  # noqa: S608  # nosec B608
-            f" AND {i('smile_customer_id')} = {c('smile_id')})"
-        )
-        self.added_params = [*self.good_params, *cand_params, lst.pk]
+        # Snapshot rows to add (into an empty list: all of them, with no anti-join to plan badly).
+        self.added_where = f"{self.good}{cand_sql}"
+        self.added_params = [*self.good_params, *cand_params]
+        if not empty:
+            self.added_where += (
+                f" AND NOT EXISTS (SELECT 1 FROM {self.I} WHERE {i('list_id')} = %s"  # noqa: S608  # nosec B608
+                f" AND {i('smile_customer_id')} = {c('smile_id')})"
+            )
+            self.added_params.append(lst.pk)
         # Items whose metadata differs from their snapshot row.
         op = distinct_op()
         differs = " OR ".join(f"{i(f)} {op if f in NULLABLE else '<>'} {c(f)}" for f in ITEM_DATA)
@@ -241,9 +244,9 @@ def publish_list(
     record_changes: bool = True,
 ) -> ListOutcome:
     """Publish one list (no bookkeeping on the list row); held lists are left untouched."""
-    stmts = _ListSql(lst, candidates)
     # A whole recompute also re-counts (and so corrects) the list's size; otherwise trust the counter.
     size = _item_count(lst) if candidates.everything else lst.item_count
+    stmts = _ListSql(lst, candidates, empty=candidates.everything and size == 0)
     if guardrail:
         would_remove = stmts.count_removed()
         if _guardrail_holds(would_remove, size):

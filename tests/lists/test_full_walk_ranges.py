@@ -1,0 +1,167 @@
+"""Full walks split into id ranges (equal shares of the known customers), their fallback to per-state
+chains, and the commit-before-next-page rule that bounds what a crash refetches."""
+
+import logging
+from collections import Counter
+
+import pytest
+
+from integrations.smile.errors import SmileApiError
+from loyalty_lists.lists.models import SyncLease, SyncRun, SyncState
+from loyalty_lists.lists.sync import cycle, fetch
+
+from .conftest import assert_lists_match
+from .fakes import FakeSmile, SimulatedCrash
+
+CUSTOMERS = 2400
+
+
+@pytest.fixture
+def known(smile, run_cycle, make_list, monkeypatch, settings):
+    """A program of 2,400 customers (all states) the snapshot already knows; ranges from 1,000 up."""
+    monkeypatch.setattr(cycle, "ID_RANGE_MIN_CUSTOMERS", 1000)
+    settings.SYNC_FULL_WALK_CHAINS = 4
+    gold = smile.add_tier("Gold", 500)
+    for n in range(CUSTOMERS):
+        state = ("member", "member", "candidate", "disabled")[n % 4]
+        smile.add(email=f"s{n}@example.com", state=state, tier=gold if n % 3 == 0 else None)
+    smile.age()
+    lists = [make_list("all_members"), make_list("members_and_candidates"), make_list("vip_tier", gold)]
+    first = run_cycle("full")
+    assert first.status == "succeeded"
+    return lists
+
+
+def walk_requests(smile):
+    return [r for r in smile.requests if r["updated_at_min"] is None]
+
+
+def test_the_first_sync_walks_per_state_and_later_full_walks_by_equal_id_ranges(smile, run_cycle, known):
+    first_states = Counter(r["state"] for r in walk_requests(smile))
+    assert set(first_states) == {"member", "candidate", "disabled"}, "first sync: nothing known yet"
+    smile.requests.clear()
+    smile.update(10, points=12345)
+    smile.delete(20)
+
+    run = run_cycle("full")
+
+    assert run.status == "succeeded" and run.customers_gone == 1
+    requests = walk_requests(smile)
+    assert {r["state"] for r in requests} == {None}, "no per-state chain"
+    starts = sorted(int(r["cursor"][3:]) if r["cursor"] else 10**9 for r in requests)
+    assert [s for s in starts if s in (601, 1201, 1801)] == [601, 1201, 1801], starts  # made-up cursors
+    # Equal shares: every range is 600 customers, so 3 pages of 250 each (the last one cut at the
+    # range's low end), 12 pages in all instead of 10 for one unfiltered walk.
+    assert len(requests) == 12, len(requests)
+    assert run.customers_fetched >= CUSTOMERS - 1
+    assert_lists_match(known, smile)
+
+
+class IgnoresMadeUpCursors(FakeSmile):
+    def iter_customer_pages(self, *, start_cursor=None, **kwargs):
+        made_up = start_cursor is not None and start_cursor.startswith("made-up:")
+        yield from super().iter_customer_pages(start_cursor=None if made_up else start_cursor, **kwargs)
+
+    @staticmethod
+    def cursor_before(customer_id):
+        return f"made-up:{customer_id}"
+
+
+class RejectsMadeUpCursors(IgnoresMadeUpCursors):
+    def iter_customer_pages(self, *, start_cursor=None, **kwargs):
+        if start_cursor is not None and start_cursor.startswith("made-up:"):
+            raise SmileApiError("The cursor is invalid.", status=400)
+        yield from super().iter_customer_pages(start_cursor=start_cursor, **kwargs)
+
+
+@pytest.mark.parametrize("kind", [IgnoresMadeUpCursors, RejectsMadeUpCursors])
+def test_a_smile_that_does_not_take_made_up_cursors_is_walked_per_state(
+    smile, run_cycle, known, kind, caplog
+):
+    other = kind()
+    other.customers, other.tiers = smile.customers, smile.tiers
+    other.update(7, points=777)
+
+    with caplog.at_level(logging.WARNING, logger="loyalty_lists.lists.sync.cycle"):
+        run = run_cycle("full", client=other)
+
+    assert run.status == "succeeded" and run.customers_gone == 0
+    assert "walking per state" in caplog.text
+    assert {"member", "candidate", "disabled"} <= {r["state"] for r in other.requests}
+    assert SyncState.objects.get().full_walk is None
+    assert_lists_match(known, other)
+
+
+def test_a_crash_mid_walk_refetches_at_most_one_page_per_chain(smile, run_cycle, known):
+    smile.requests.clear()
+    smile.update(1500, points=1)
+    smile.fail_at(7, SimulatedCrash())  # all four chains are under way
+
+    with pytest.raises(SimulatedCrash):
+        run_cycle("full")
+
+    checkpoint = SyncState.objects.get().full_walk
+    assert checkpoint["ranges"] == [[None, 1801], [1801, 1201], [1201, 601], [601, None]]
+    crashed = SyncRun.objects.filter(status="running").get()
+    assert 0 < crashed.pages_fetched < 12
+    SyncLease.objects.update(holder=None)
+
+    resumed = run_cycle()
+
+    assert resumed.kind == "full" and resumed.resumed and resumed.status == "succeeded"
+    pages = Counter(r["cursor"] for r in walk_requests(smile))
+    twice = {cursor: n for cursor, n in pages.items() if n > 1}
+    assert all(n == 2 for n in twice.values()), twice
+
+    def chain_of(cursor):
+        below = int(cursor[3:]) if cursor else 10**9
+        return next(i for i, (_high, low) in enumerate(checkpoint["ranges"]) if low is None or below > low)
+
+    per_chain = Counter(chain_of(cursor) for cursor in twice)
+    assert sum(per_chain.values()) >= 1 and max(per_chain.values()) == 1, per_chain
+    assert_lists_match(known, smile)
+
+
+def test_a_chain_asks_for_its_next_page_only_after_the_last_one_is_committed(
+    smile, run_cycle, known, monkeypatch
+):
+    stored: dict = {}
+    real_flush = cycle._Cycle._flush
+
+    def flush(self, run, rows, pages, checkpoint=None):
+        real_flush(self, run, rows, pages, checkpoint=checkpoint)
+        if checkpoint is not None:
+            stored.update((k, v) for k, v in checkpoint["cursors"].items() if v)
+
+    class Checks(FakeSmile):
+        def iter_customer_pages(self, *, start_cursor=None, **kwargs):
+            for page in super().iter_customer_pages(start_cursor=start_cursor, **kwargs):
+                yield page
+                # Asked for the page after this one: this one must be committed with its cursor.
+                if page.next_cursor is not None:
+                    assert page.next_cursor in stored.values(), page.next_cursor
+
+    monkeypatch.setattr(cycle._Cycle, "_flush", flush)
+    checking = Checks()
+    checking.customers, checking.tiers = smile.customers, smile.tiers
+
+    run = run_cycle("full", client=checking)
+
+    assert run.status == "succeeded", run.error_message
+    assert len(stored) == 4
+
+
+def test_group_commit_takes_every_page_that_has_arrived(monkeypatch):
+    from integrations.smile.types import CustomerPage
+
+    flushes = []
+
+    class Instant:
+        def iter_customer_pages(self, *, state=None, **kwargs):
+            for n in range(3):
+                yield CustomerPage(customers=[], cursor=None, next_cursor=None if n == 2 else f"{state}{n}")
+
+    fetch.walk(Instant(), [fetch.Chain(s, s) for s in "abcd"], lambda rows, pos, pages: flushes.append(pages))
+
+    assert sum(flushes) == 12
+    assert max(flushes) <= 4, "never more than one page per chain in a commit"

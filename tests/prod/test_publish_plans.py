@@ -1,0 +1,58 @@
+"""PostgreSQL plans of the publish after bulk loads.
+
+A table filled inside a few transactions still looks empty to PostgreSQL's planner until autovacuum
+analyzes it; an anti-join planned against an "empty" item table as a sequential scan is quadratic (a
+50,000-item first fill once took minutes). So: a first fill has no anti-join at all, and a full walk /
+a big publish refresh the statistics themselves.
+"""
+
+import pytest
+from django.db import connection
+
+from loyalty_lists.lists import services
+from loyalty_lists.lists.models import ListItem, SmileCustomer
+from loyalty_lists.lists.sync import cycle
+from loyalty_lists.lists.sync.publish import ALL, _ListSql
+from loyalty_lists.merchants.models import Merchant
+from tests.lists.fakes import FakeSmile
+
+pytestmark = pytest.mark.django_db
+
+
+def reltuples(model) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [model._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+def plan(sql: str, params) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_a_full_walk_and_a_big_first_fill_leave_the_planner_real_statistics(monkeypatch):
+    monkeypatch.setattr(cycle, "ANALYZE_AFTER_ADDED", 1000)
+    smile = FakeSmile()
+    smile.add_many(3000)
+    merchant = Merchant.objects.create(slug="big", name="Big")
+    members = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    assert reltuples(SmileCustomer) <= 0 and reltuples(ListItem) <= 0  # never analyzed: "empty"
+
+    run = services.sync_cycle_run(merchant_id=merchant.pk, kind="full", client=smile)
+
+    assert run.status == "succeeded" and run.items_added == 3000
+    assert reltuples(SmileCustomer) >= 3000 and reltuples(ListItem) >= 3000
+    members.refresh_from_db()
+    added = _ListSql(members, ALL)
+    sql = f"SELECT 1 FROM {added.C} WHERE {added.added_where}"
+    anti_join = plan(sql, added.added_params)
+    assert not ("Nested Loop" in anti_join and "Seq Scan on lists_listitem" in anti_join), anti_join
+
+
+def test_the_first_fill_of_an_empty_list_has_no_anti_join(db):
+    merchant = Merchant.objects.create(slug="new", name="New")
+    members = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+
+    assert "lists_listitem" not in _ListSql(members, ALL, empty=True).added_where
+    assert "NOT EXISTS" in _ListSql(members, ALL).added_where
