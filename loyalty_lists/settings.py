@@ -96,7 +96,7 @@ if env.str("DATABASE_URL", default=""):
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
-    SQLITE_TEMP_STORE = env.str("SQLITE_TEMP_STORE", default="MEMORY").upper()
+    SQLITE_TEMP_STORE = env.str("SQLITE_TEMP_STORE", default="FILE").upper()
     if SQLITE_TEMP_STORE not in ("MEMORY", "FILE", "DEFAULT"):
         raise ImproperlyConfigured("SQLITE_TEMP_STORE must be MEMORY, FILE or DEFAULT.")
     DATABASES = {
@@ -113,14 +113,21 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
                 # Memory per connection: SQLITE_CACHE_KB of page cache, SQLITE_MMAP_BYTES of the file
-                # memory-mapped (both count in the process's RSS; see the Performance section).
+                # memory-mapped, temp tables in memory or in files. All of it counts in the process's
+                # RSS; these defaults keep a 1M-customer sync at ~50 MB of growth instead of ~420 MB,
+                # for a 15 % slower full sync (see the Performance section).
                 "init_command": (
                     "PRAGMA journal_mode=WAL;"
                     "PRAGMA synchronous=NORMAL;"
                     "PRAGMA busy_timeout=30000;"
                     f"PRAGMA temp_store={SQLITE_TEMP_STORE};"
-                    f"PRAGMA mmap_size={env.int('SQLITE_MMAP_BYTES', default=268435456)};"
-                    f"PRAGMA cache_size=-{env.int('SQLITE_CACHE_KB', default=65536)};"
+                    f"PRAGMA mmap_size={env.int('SQLITE_MMAP_BYTES', default=0)};"
+                    f"PRAGMA cache_size=-{env.int('SQLITE_CACHE_KB', default=16384)};"
+                    # Checkpoint the WAL every 64 MB rather than every 4 MB: each checkpoint syncs the
+                    # database file, and a full sync's small commits (one page per chain) made them a
+                    # fifth of its time. The file is truncated back to 64 MB after a checkpoint.
+                    "PRAGMA wal_autocheckpoint=16384;"
+                    "PRAGMA journal_size_limit=67108864;"
                 ),
             },
             "TEST": {"NAME": env.str("SQLITE_TEST_PATH", default="") or None},

@@ -40,6 +40,7 @@ def test_the_first_sync_walks_per_state_and_later_full_walks_by_equal_id_ranges(
     first_states = Counter(r["state"] for r in walk_requests(smile))
     assert set(first_states) == {"member", "candidate", "disabled"}, "first sync: nothing known yet"
     smile.requests.clear()
+    # (The first sync also split the member chain once the smaller ones finished: see the test below.)
     smile.update(10, points=12345)
     smile.delete(20)
 
@@ -101,7 +102,12 @@ def test_a_crash_mid_walk_refetches_at_most_one_page_per_chain(smile, run_cycle,
         run_cycle("full")
 
     checkpoint = SyncState.objects.get().full_walk
-    assert checkpoint["ranges"] == [[None, 1801], [1801, 1201], [1201, 601], [601, None]]
+    assert list(checkpoint["chains"].values()) == [
+        [None, None, 1801],
+        [None, 1801, 1201],
+        [None, 1201, 601],
+        [None, 601, None],
+    ]
     crashed = SyncRun.objects.filter(status="running").get()
     assert 0 < crashed.pages_fetched < 12
     SyncLease.objects.update(holder=None)
@@ -115,7 +121,9 @@ def test_a_crash_mid_walk_refetches_at_most_one_page_per_chain(smile, run_cycle,
 
     def chain_of(cursor):
         below = int(cursor[3:]) if cursor else 10**9
-        return next(i for i, (_high, low) in enumerate(checkpoint["ranges"]) if low is None or below > low)
+        return next(
+            key for key, (_s, _high, low) in checkpoint["chains"].items() if low is None or below > low
+        )
 
     per_chain = Counter(chain_of(cursor) for cursor in twice)
     assert sum(per_chain.values()) >= 1 and max(per_chain.values()) == 1, per_chain
@@ -165,3 +173,47 @@ def test_group_commit_takes_every_page_that_has_arrived(monkeypatch):
 
     assert sum(flushes) == 12
     assert max(flushes) <= 4, "never more than one page per chain in a commit"
+
+
+def test_the_first_sync_spreads_the_largest_state_over_new_chains_when_smaller_ones_finish(
+    smile, run_cycle, make_list, settings, caplog
+):
+    settings.SYNC_FULL_WALK_CHAINS = 4
+    for n in range(3350):  # states interleave over the ids, as in a real program; most are members
+        smile.add(
+            email=f"s{n}@example.com",
+            state="candidate" if n % 10 == 3 else "disabled" if n % 60 == 7 else "member",
+        )
+    lists = [make_list("all_members"), make_list("members_and_candidates")]
+
+    with caplog.at_level(logging.INFO, logger="loyalty_lists.lists.sync.fetch"):
+        run = run_cycle("full")
+
+    assert run.status == "succeeded", run.error_message
+    assert "split" in caplog.text
+    per_cursor = Counter((r["state"], r["cursor"]) for r in walk_requests(smile))
+    assert max(per_cursor.values()) == 1, "no page fetched twice"
+    assert run.customers_fetched >= 3350
+    assert_lists_match(lists, smile)
+
+
+def test_a_crash_after_a_split_resumes_every_chain(smile, run_cycle, make_list, settings):
+    settings.SYNC_FULL_WALK_CHAINS = 3
+    for n in range(4000):
+        smile.add(email=f"s{n}@example.com", state="disabled" if n % 200 == 0 else "member")
+    smile.age()
+    members = make_list("all_members")
+    smile.fail_at(14, SimulatedCrash(), state="member")
+
+    with pytest.raises(SimulatedCrash):
+        run_cycle("full")
+
+    checkpoint = SyncState.objects.get().full_walk
+    assert len(checkpoint["chains"]) > 3, checkpoint["chains"]  # the member chain was split
+    SyncLease.objects.update(holder=None)
+    smile.requests.clear()
+
+    resumed = run_cycle()
+
+    assert resumed.resumed and resumed.status == "succeeded"
+    assert_lists_match([members], smile)

@@ -128,10 +128,10 @@ def _rerun_if_requested(merchant_id: int, *, since: datetime) -> None:
         logger.exception("Merchant %s: could not queue the requested follow-up cycle", merchant_id)
 
 
-def id_ranges(merchant_id: int, parts: int) -> list[list[int | None]] | None:
-    """Split points for a full walk by id: ``parts`` ranges holding equally many of the customers the
-    snapshot knows, highest first, as ``[id_below, stop_below]`` pairs (None: open-ended). None when the
-    snapshot is too small to tell (the first sync) or one chain is asked for: walk per state."""
+def id_ranges(merchant_id: int, parts: int) -> dict[str, list] | None:
+    """A full walk by id: ``parts`` unfiltered chains over ranges holding equally many of the customers
+    the snapshot knows, highest first, as ``{key: [state, id_below, stop_below]}`` (None: open-ended).
+    None when the snapshot is too small to tell (the first sync) or one chain is asked for."""
     if parts < 2:
         return None
     ids = (
@@ -145,21 +145,21 @@ def id_ranges(merchant_id: int, parts: int) -> list[list[int | None]] | None:
     cuts = sorted({ids[total * k // parts] for k in range(1, parts)})  # one indexed OFFSET each
     highs = [None, *cuts[::-1]]
     lows = [*cuts[::-1], None]
-    return [[high, low] for high, low in zip(highs, lows, strict=True)]
+    return {f"ids{n}": [None, high, low] for n, (high, low) in enumerate(zip(highs, lows, strict=True))}
+
+
+def state_chains() -> dict[str, list]:
+    return {state: [state, None, None] for state in FULL_WALK_STATES}
 
 
 def full_walk_chains(checkpoint: dict) -> list[Chain]:
-    """The unfinished chains of a full walk: one per id range, or one per state."""
+    """The unfinished chains of a full walk (as the checkpoint has them, splits included)."""
     cursors, done = checkpoint["cursors"], checkpoint["done"]
-    ranges = checkpoint.get("ranges")
-    if ranges:
-        keys = [f"ids{i}" for i in range(len(ranges))]
-        return [
-            Chain(key, start_cursor=cursors.get(key), id_below=high, stop_below=low)
-            for key, (high, low) in zip(keys, ranges, strict=True)
-            if key not in done
-        ]
-    return [Chain(s, s, start_cursor=cursors.get(s)) for s in FULL_WALK_STATES if s not in done]
+    return [
+        Chain(key, state, start_cursor=cursors.get(key), id_below=high, stop_below=low)
+        for key, (state, high, low) in checkpoint["chains"].items()
+        if key not in done
+    ]
 
 
 def error_text(exc: BaseException) -> str:
@@ -277,7 +277,7 @@ class _Cycle:
             checkpoint = {
                 "started_at": run.started_at.isoformat(),
                 "run_id": run.pk,
-                "ranges": id_ranges(self.merchant_id, settings.SYNC_FULL_WALK_CHAINS),
+                "chains": id_ranges(self.merchant_id, settings.SYNC_FULL_WALK_CHAINS) or state_chains(),
                 "cursors": {},
                 "done": [],
             }
@@ -291,12 +291,18 @@ class _Cycle:
                     checkpoint["done"].append(key)
             self._flush(run, rows, pages, checkpoint=checkpoint)
 
+        def on_split(chain, stops):  # saved with the next commit, before the new chain's first page
+            for key, stop_below in stops.items():
+                checkpoint["chains"][key][2] = stop_below
+            checkpoint["chains"][chain.key] = [chain.state, chain.id_below, chain.stop_below]
+
+        spread = settings.SYNC_FULL_WALK_CHAINS if not checkpoint.get("no_made_up_cursors") else 0
         try:
-            walk(client, full_walk_chains(checkpoint), flush)
+            walk(client, full_walk_chains(checkpoint), flush, spread=spread, on_split=on_split)
         except CursorUnsupported as exc:
-            # Rows already stored stay (upserts are idempotent); the walk starts over, per state.
+            # Rows already stored stay (upserts are idempotent); the walk starts over, per state, unsplit.
             logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)
-            checkpoint.update(ranges=None, cursors={}, done=[])
+            checkpoint.update(chains=state_chains(), cursors={}, done=[], no_made_up_cursors=True)
             SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
             walk(client, full_walk_chains(checkpoint), flush)
         # Customers the walk passed before they changed (during a long walk, or between a crash and the

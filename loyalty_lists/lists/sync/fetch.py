@@ -19,6 +19,14 @@ bounds the walk). The first page of such a chain is checked: if Smile did not ho
 at or above ``id_below``), or rejected it, the walk raises ``CursorUnsupported`` and the caller falls
 back to per-state chains.
 
+**Splitting** (``spread=N``): when a chain finishes while fewer than N are running, the running chain
+with the most work left (estimated from its own pace and the lowest id any chain has reached) is cut at
+the middle of what it has left: it now stops there, and a new chain with the same filter starts there
+and runs to the end (open-ended, so the estimate only affects balance, never coverage). This is how the
+first sync, which knows nothing about the ids, spreads the largest state over several chains.
+``on_split(chain, stops)`` is told of the new chain and the changed stop before the new chain starts,
+so the caller's checkpoint holds them from the next commit on.
+
 ``flush(rows, cursors, pages)`` receives the rows, the cursor position of every chain in this flush
 (``(next_cursor, done)``) and how many pages the rows came from.
 """
@@ -61,17 +69,55 @@ Rows = list[tuple[CustomerData, datetime]]
 Flush = Callable[[Rows, dict[str, tuple[str | None, bool]], int], None]
 
 
-def walk(client, chains: list[Chain], flush: Flush, *, batch_size: int | None = None) -> None:
+SPLIT_MIN_PAGES = 6  # split a chain only when it has about this many pages left
+
+
+def walk(
+    client,
+    chains: list[Chain],
+    flush: Flush,
+    *,
+    batch_size: int | None = None,
+    spread: int = 0,
+    on_split: Callable[[Chain, dict[str, int]], None] | None = None,
+) -> None:
     if not chains:
         return
     batch_size = batch_size or BATCH_SIZE
-    if len(chains) == 1:
+    if len(chains) == 1 and spread <= 1:
         _walk_inline(client, chains[0], flush)
     else:
-        _walk_parallel(client, chains, flush, batch_size)
+        _walk_parallel(client, chains, flush, batch_size, spread, on_split)
 
 
-def _pages(client, chain: Chain):
+class _Progress:
+    """What the writer knows of the chains, to decide splits: each chain's first and latest id and its
+    committed page count, and the lowest id any chain has reached."""
+
+    def __init__(self):
+        self.first: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.pages: dict[str, int] = {}
+        self.floor: int | None = None
+
+    def saw(self, key: str, page) -> None:
+        self.pages[key] = self.pages.get(key, 0) + 1
+        if page.customers:
+            self.first.setdefault(key, page.customers[0].id)
+            low = page.customers[-1].id
+            self.last[key] = low
+            self.floor = low if self.floor is None else min(self.floor, low)
+
+    def pages_left(self, chain: Chain) -> float:
+        key = chain.key
+        if key not in self.last or self.floor is None:
+            return 0.0
+        bottom = max(self.floor, chain.stop_below or 0)
+        walked = max(1, self.first[key] - self.last[key])
+        return (self.last[key] - bottom) * self.pages[key] / walked
+
+
+def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
     start = chain.start_cursor
     made_up = start is None and chain.id_below is not None
     if made_up:
@@ -92,7 +138,7 @@ def _pages(client, chain: Chain):
         if first and made_up and page.customers and page.customers[0].id >= chain.id_below:
             raise CursorUnsupported("Smile ignored a made-up cursor (it returned ids above it)")
         first = False
-        low = chain.stop_below
+        low = chain.stop_below if stops is None else stops.get(chain.key, chain.stop_below)
         if low is not None and page.customers and page.customers[-1].id < low:
             kept = [c for c in page.customers if c.id >= low]
             yield replace(page, customers=kept, next_cursor=None)
@@ -110,13 +156,15 @@ def _walk_inline(client, chain: Chain, flush: Flush) -> None:
         )
 
 
-def _walk_parallel(client, chains: list[Chain], flush: Flush, batch_size: int) -> None:
+def _walk_parallel(client, chains: list[Chain], flush: Flush, batch_size: int, spread: int, on_split) -> None:
     arrived: queue.Queue = queue.Queue()  # at most one page per chain: chains wait for their commit
     stop = threading.Event()
+    stops: dict[str, int] = {}  # stop_below of chains that were cut short by a split
+    progress = _Progress()
 
     def produce(chain: Chain) -> None:
         try:
-            for page in _pages(client, chain):
+            for page in _pages(client, chain, stops):
                 if stop.is_set():
                     return
                 committed = threading.Event()
@@ -128,14 +176,46 @@ def _walk_parallel(client, chains: list[Chain], flush: Flush, batch_size: int) -
         except BaseException as exc:  # handed to the writer, which re-raises it
             arrived.put((chain.key, _FAILED, exc, None))
 
-    threads = [
-        threading.Thread(target=produce, args=(c,), name=f"smile-chain-{c.key}", daemon=True) for c in chains
-    ]
-    for thread in threads:
+    running: dict[str, Chain] = {}
+    threads: list[threading.Thread] = []
+
+    def start(chain: Chain) -> None:
+        running[chain.key] = chain
+        thread = threading.Thread(target=produce, args=(chain,), name=f"smile-chain-{chain.key}", daemon=True)
+        threads.append(thread)
         thread.start()
-    active = {c.key for c in chains}
+
+    def split() -> None:
+        while len(running) < spread:
+            widest = max(running.values(), key=progress.pages_left, default=None)
+            if widest is None or progress.pages_left(widest) < SPLIT_MIN_PAGES:
+                return
+            key, top = widest.key, progress.last[widest.key]
+            middle = (
+                max(progress.floor, widest.stop_below or 0)
+                + (top - max(progress.floor, widest.stop_below or 0)) // 2
+            )
+            n = 1
+            while f"{key}.{n}" in running or f"{key}.{n}" in progress.pages:
+                n += 1
+            new = Chain(f"{key}.{n}", widest.state, id_below=middle, stop_below=widest.stop_below)
+            widest = replace(widest, stop_below=middle)
+            running[key] = widest
+            stops[key] = middle
+            if on_split is not None:
+                on_split(new, {key: middle})
+            logger.info(
+                "Full walk: chain %s split at id %s (about %.0f pages left)",
+                key,
+                middle,
+                progress.pages_left(widest),
+            )
+            start(new)
+
+    for chain in chains:
+        start(chain)
     try:
-        while active:
+        while running:
             taken = [arrived.get()]
             size = 0 if taken[0][1] in (_DONE, _FAILED) else len(taken[0][1].customers)
             while size < batch_size:  # group commit: everything that has arrived meanwhile
@@ -149,19 +229,24 @@ def _walk_parallel(client, chains: list[Chain], flush: Flush, batch_size: int) -
             rows: Rows = []
             position: dict[str, tuple[str | None, bool]] = {}
             waiting: list[threading.Event] = []
+            finished = False
             for key, page, seen_at, committed in taken:
                 if page is _DONE:
-                    active.discard(key)
+                    running.pop(key, None)
+                    finished = True
                 elif page is _FAILED:
                     raise seen_at
                 else:
                     rows.extend((c, seen_at) for c in page.customers)
                     position[key] = (page.next_cursor, page.next_cursor is None)
                     waiting.append(committed)
+                    progress.saw(key, page)
             if waiting:
                 flush(rows, position, len(waiting))
-                for committed in waiting:
-                    committed.set()
+            if finished and spread:
+                split()
+            for committed in waiting:
+                committed.set()
     finally:
         stop.set()
         for thread in threads:
