@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         print(f"- {name} (load {load}) ...", flush=True)
         try:
             module = __import__(f"bench.{name}", fromlist=["run"])
-            figures = [f for f in module.run(sizes) if f.number in wanted]
+            figures = module.run(sizes)  # all of a module's figures (3 and 4 come from one run)
         except Exception:  # report and carry on with the other figures
             traceback.print_exc()
             failures.append(name)
