@@ -217,3 +217,25 @@ def test_a_crash_after_a_split_resumes_every_chain(smile, run_cycle, make_list, 
 
     assert resumed.resumed and resumed.status == "succeeded"
     assert_lists_match([members], smile)
+
+
+def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
+    smile = FakeSmile()
+    for n in range(3000):
+        smile.add(email=f"s{n}@example.com", state="disabled" if n % 100 == 0 else "member")
+    splits, seen = [], set()
+
+    def flush(rows, position, pages):
+        seen.update(c.id for c, _ in rows)
+
+    fetch.walk(
+        smile,
+        [fetch.Chain("member", "member"), fetch.Chain("disabled", "disabled")],
+        flush,
+        spread=2,
+        on_split=lambda chain, stops: splits.append(chain.key),
+        keys_taken=["member", "disabled", "member.1"],  # member.1: a finished chain of the walk
+    )
+
+    assert splits and splits[0] == "member.2", splits
+    assert seen == set(smile.customers)

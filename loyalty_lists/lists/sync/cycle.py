@@ -298,7 +298,14 @@ class _Cycle:
 
         spread = settings.SYNC_FULL_WALK_CHAINS if not checkpoint.get("no_made_up_cursors") else 0
         try:
-            walk(client, full_walk_chains(checkpoint), flush, spread=spread, on_split=on_split)
+            walk(
+                client,
+                full_walk_chains(checkpoint),
+                flush,
+                spread=spread,
+                on_split=on_split,
+                keys_taken=list(checkpoint["chains"]),
+            )
         except CursorUnsupported as exc:
             # Rows already stored stay (upserts are idempotent); the walk starts over, per state, unsplit.
             logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)

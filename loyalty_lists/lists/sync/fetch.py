@@ -25,7 +25,8 @@ the middle of what it has left: it now stops there, and a new chain with the sam
 and runs to the end (open-ended, so the estimate only affects balance, never coverage). This is how the
 first sync, which knows nothing about the ids, spreads the largest state over several chains.
 ``on_split(chain, stops)`` is told of the new chain and the changed stop before the new chain starts,
-so the caller's checkpoint holds them from the next commit on.
+so the caller's checkpoint holds them from the next commit on; ``keys_taken`` are the keys the
+checkpoint already uses (finished chains included), which a new chain must not reuse.
 
 ``flush(rows, cursors, pages)`` receives the rows, the cursor position of every chain in this flush
 (``(next_cursor, done)``) and how many pages the rows came from.
@@ -34,7 +35,7 @@ so the caller's checkpoint holds them from the next commit on.
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -80,6 +81,7 @@ def walk(
     batch_size: int | None = None,
     spread: int = 0,
     on_split: Callable[[Chain, dict[str, int]], None] | None = None,
+    keys_taken: Iterable[str] = (),
 ) -> None:
     if not chains:
         return
@@ -87,7 +89,7 @@ def walk(
     if len(chains) == 1 and spread <= 1:
         _walk_inline(client, chains[0], flush)
     else:
-        _walk_parallel(client, chains, flush, batch_size, spread, on_split)
+        _walk_parallel(client, chains, flush, batch_size, spread, on_split, keys_taken)
 
 
 class _Progress:
@@ -156,11 +158,14 @@ def _walk_inline(client, chain: Chain, flush: Flush) -> None:
         )
 
 
-def _walk_parallel(client, chains: list[Chain], flush: Flush, batch_size: int, spread: int, on_split) -> None:
+def _walk_parallel(
+    client, chains: list[Chain], flush: Flush, batch_size: int, spread: int, on_split, keys_taken
+) -> None:
     arrived: queue.Queue = queue.Queue()  # at most one page per chain: chains wait for their commit
     stop = threading.Event()
     stops: dict[str, int] = {}  # stop_below of chains that were cut short by a split
     progress = _Progress()
+    keys_used = {c.key for c in chains} | set(keys_taken)  # a new chain's key is new to the checkpoint
 
     def produce(chain: Chain) -> None:
         try:
@@ -191,14 +196,13 @@ def _walk_parallel(client, chains: list[Chain], flush: Flush, batch_size: int, s
             if widest is None or progress.pages_left(widest) < SPLIT_MIN_PAGES:
                 return
             key, top = widest.key, progress.last[widest.key]
-            middle = (
-                max(progress.floor, widest.stop_below or 0)
-                + (top - max(progress.floor, widest.stop_below or 0)) // 2
-            )
+            bottom = max(progress.floor, widest.stop_below or 0)
+            middle = bottom + (top - bottom) // 2
             n = 1
-            while f"{key}.{n}" in running or f"{key}.{n}" in progress.pages:
+            while f"{key}.{n}" in keys_used:
                 n += 1
             new = Chain(f"{key}.{n}", widest.state, id_below=middle, stop_below=widest.stop_below)
+            keys_used.add(new.key)
             widest = replace(widest, stop_below=middle)
             running[key] = widest
             stops[key] = middle
