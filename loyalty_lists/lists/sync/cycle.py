@@ -9,17 +9,18 @@
    transaction, so a failed cycle changes no list, not even its staleness.
 3. **Customers** (``fetch.py``) into the snapshot (``snapshot.py``), batched:
    * *delta*: ``updated_at_min = watermark - SAFETY_OVERLAP``, one unfiltered chain;
-   * *full* (daily, the first sync, and whenever an unfinished full walk is checkpointed): parallel
-     cursor chains, one per id range holding an equal share of the customers the snapshot knows
-     (``SYNC_FULL_WALK_CHAINS``), or one per state on the first sync (or when Smile does not take the
-     made-up start cursors, see ``fetch.py``). Every commit stores the chains' cursors
-     (``SyncState.full_walk``) with its rows, and a chain asks for its next page only after that commit,
-     so a crash resumes the walk and refetches at most one page per chain. When the walk completes, one
-     delta pass from the walk's start catches customers that changed after the walk had passed them
-     (during a long walk, or between a crash and the resume). Then live rows nobody saw since the walk
-     started are gone from Smile (re-checked one by one with ``get_customer`` when there are few — this
-     catches a customer who changed state between two parallel chains) and are tombstoned; they leave
-     every list at the publish. (A customer deleted after the walk saw them is caught by the next full walk.)
+   * *full* (daily, the first sync, and whenever an unfinished full walk is checkpointed): parallel cursor
+     chains, one per id range holding an equal share of the customers the snapshot knows
+     (``SYNC_FULL_WALK_CHAINS``), or one per state on the first sync, the largest one split as the others
+     finish (per state and unsplit when Smile does not take made-up cursors, see ``fetch.py``). Every
+     commit stores the chains' cursors (``SyncState.full_walk``) with its rows, and a chain asks for its
+     next page only after that commit, so a crash resumes the walk and refetches at most one page per
+     chain. When the walk completes, one delta pass from the walk's start catches customers that changed
+     after the walk had passed them (during a long walk, or between a crash and the resume). Then live
+     rows nobody saw since the walk started are gone from Smile (re-checked one by one with
+     ``get_customer`` when there are few — this catches a customer who changed state between two parallel
+     chains) and are tombstoned; they leave every list at the publish. (A customer deleted after the walk
+     saw them is caught by the next full walk.)
 4. **Publish** (``publish.py``): every non-stale list, set-wise, in one transaction; guardrail per list.
 5. **Record**: ``SyncRunList`` per list, totals on the ``SyncRun``, and the watermark — in the same
    transaction, so only a successful (or held) cycle advances it. The watermark is when the cycle's
@@ -273,6 +274,7 @@ class _Cycle:
             run.resumed = True
             run.save(update_fields=["resumed"])
             logger.info("Resuming the full walk started by run %s", checkpoint.get("run_id"))
+            checkpoint.setdefault("chains", state_chains())  # written before chains were recorded
         else:
             checkpoint = {
                 "started_at": run.started_at.isoformat(),
