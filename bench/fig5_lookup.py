@@ -1,6 +1,8 @@
 """Figure 5 — lookup API throughput and latency: gunicorn (2 workers, loopback), wrk on POST /api/v1/lookups
 with random member and non-member emails, against a list padded to the target size; beside it, in the same
-run and the same gunicorn config, the bare Django view of ``bench/bare.py`` doing the same indexed query.
+run and the same gunicorn config, the bare Django view of ``bench/bare.py`` doing the same indexed query
+(the issue's baseline), and ``bench/bare_work.py``: the lookup's own queries and answer in a plain view
+(what the lookup costs without middleware and django-ninja).
 """
 
 import json
@@ -35,11 +37,12 @@ def run(sizes: dict) -> list[Figure]:
     wrk_script(bare_script, bodies, None)
     env = dict(db.env, BENCH_LIST_IDS=",".join(str(i) for i in db.info["list_ids"]))
     servers = {}
-    rounds: dict[str, list[dict]] = {"api": [], "bare": []}
+    rounds: dict[str, list[dict]] = {"api": [], "bare": [], "work": []}
     try:
-        for name, app in (("api", None), ("bare", "bench.bare:application")):
+        apps = (("api", None), ("bare", "bench.bare:application"), ("work", "bench.bare_work:application"))
+        for name, app in apps:
             servers[name] = gunicorn(env, logs / f"gunicorn-{name}.log", app)
-        scripts = {"api": api_script, "bare": bare_script}
+        scripts = {"api": api_script, "bare": bare_script, "work": api_script}
         for name, (_, base) in servers.items():
             wrk(base, scripts[name], 1)  # warm-up: workers import, SQLite page cache
         # alternate short rounds so both see the same (shared, noisy) machine
@@ -55,7 +58,7 @@ def run(sizes: dict) -> list[Figure]:
             server.stop()
     results = {name: _combine(r) for name, r in rounds.items()}
     db.remove()
-    api, bare = results["api"], results["bare"]
+    api, bare, work = results["api"], results["bare"], results["work"]
     ratio = api["rps"] / bare["rps"] if bare["rps"] else None
     passed = ratio is not None and ratio >= TARGET_RATIO and (api["p99_ms"] or 1e9) <= TARGET_P99_MS
     return [
@@ -78,6 +81,13 @@ def run(sizes: dict) -> list[Figure]:
                 "emails": len(emails),
                 "api": api,
                 "bare": bare,
+                "bare_work": work,
+                "vs_bare_work": api["rps"] / work["rps"] if work["rps"] else None,
+                "summary": (
+                    f"the lookup's own queries in a plain view (no middleware, no ninja): {work['rps']:,.0f}"
+                    f" req/s, p99 {work['p99_ms']:.2f} ms;"
+                    f" the API reaches {api['rps'] / work['rps']:.0%} of it"
+                ),
                 "sync": sync,
                 "tmp": str(TMP),
             },

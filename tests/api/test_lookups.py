@@ -231,3 +231,46 @@ def test_explanations_match_explain_for_every_non_member_list(shop, customers):
         theirs = explain(list=lst, email="ann@example.com")
         assert not theirs.member
         assert ours[lst.pk] == (theirs.reason_code, theirs.reason), lst.name
+
+
+def test_the_lookup_answer_renders_exactly_as_its_schema_would(shop, rf):
+    """The endpoint renders its answer without re-validating it against ``LookupOut`` (the hot path):
+    the bytes must be those the validated schema would give."""
+    from datetime import timedelta
+
+    from loyalty_lists.api.api import api as ninja_api
+    from loyalty_lists.api.endpoints.lookups import lookup_answer
+    from loyalty_lists.api.schemas import LookupIn, LookupOut
+
+    make_tier(shop, 12, "Gold")
+    members = make_list(shop, "Members")
+    gold = make_list(shop, "Gold", "vip_tier", tier=12)
+    make_list(shop, "Frozen", "vip_tier", tier=99, stale_since=T0, stale_reason="Tier gone.")
+    expires = T0 + timedelta(days=40, microseconds=123456)
+    make_item(
+        members,
+        "ann@example.com",
+        smile_id=5,
+        points=40,
+        tier=12,
+        tier_name="Gold",
+        vip_tier_expires_at=expires,
+    )
+    make_item(members, "ann@example.com", smile_id=3, points=0)
+    make_item(gold, "ann@example.com", smile_id=5, points=40, tier=12, tier_name="Gold", snapshot=False)
+    make_customer(shop, "bob@example.com", state="candidate")
+    make_run(shop)
+    request = rf.post("/api/v1/lookups")
+    for email in ("ann@example.com", "bob@example.com", "nobody@example.com"):
+        answer = lookup_answer(shop.pk, LookupIn(email=email))
+        validated = LookupOut.model_validate(answer).model_dump()
+        assert answer == validated
+        fast = ninja_api.renderer.render(request, answer, response_status=200)
+        assert fast == ninja_api.renderer.render(request, validated, response_status=200)
+    assert {r["name"]: r["member"] for r in answer["results"]} == {
+        "Frozen": False,
+        "Gold": False,
+        "Members": False,
+    }
+    ann = lookup_answer(shop.pk, LookupIn(email="ann@example.com"))
+    assert [i["vip_tier_expires_at"] for i in ann["results"][2]["items"]] == [None, expires]  # exercised

@@ -16,7 +16,16 @@ def lookup(request, payload: LookupIn):
     otherwise in the order given): ``member``, the matching ``items`` (several when Smile customers share
     the email, ordered by Smile customer id), ``stale``, and for non-members ``reason_code`` / ``reason``.
     An unknown list id (or another merchant's) is a 404 naming it."""
-    merchant_id = request.auth.merchant_id
+    # The hot path: the answer is built with exactly LookupOut's fields and types, so it is rendered as
+    # is instead of being validated against the schema again (a tenth of a lookup's time; a test holds
+    # the two renderings equal).
+    from ..api import api  # the NinjaAPI this router is mounted on (it imports this module)
+
+    return api.create_response(request, lookup_answer(request.auth.merchant_id, payload), status=200)
+
+
+def lookup_answer(merchant_id: int, payload: LookupIn) -> dict:
+    """The lookup's answer, shaped field for field like ``LookupOut``."""
     if payload.list_ids is None:
         chosen = lookup_lists(merchant_id=merchant_id)
     else:
