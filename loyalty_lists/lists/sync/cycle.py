@@ -225,7 +225,9 @@ class _Cycle:
         run.status = SyncRun.Status.FAILED
         run.error_message = error_text(exc)[:2000]
         run.finished_at = timezone.now()
-        run.save(update_fields=["status", "error_message", "finished_at"])
+        run.save(
+            update_fields=["status", "error_message", "finished_at", "pages_fetched", "customers_fetched"]
+        )
         if isinstance(exc, SmileError):  # the connection page shows the latest Smile problem too
             from integrations.smile.services import connection_error_record
 
@@ -257,10 +259,9 @@ class _Cycle:
     def _flush(self, run: SyncRun, rows, pages: int, checkpoint: dict | None = None) -> None:
         self.lease.heartbeat()
         with transaction.atomic():
-            seq = seq_next(self.merchant_id)
+            saved = {} if checkpoint is None else {"full_walk": checkpoint}
+            seq = seq_next(self.merchant_id, **saved)  # the walk's checkpoint in the same statement
             upsert_customers(self.merchant_id, rows, seq=seq, tier_names=self.tier_names)
-            if checkpoint is not None:
-                SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
             SyncRun.objects.filter(pk=run.pk).update(
                 pages_fetched=F("pages_fetched") + pages, customers_fetched=F("customers_fetched") + len(rows)
             )

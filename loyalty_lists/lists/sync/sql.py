@@ -42,7 +42,7 @@ def dt_adapter() -> Callable[[datetime | None], object]:
             return None
         if value.tzinfo is not UTC:
             value = value.astimezone(UTC)
-        return str(value.replace(tzinfo=None))
+        return value.isoformat(" ")[:-6]  # str() of the naive UTC value, without building it
 
     return adapt
 

@@ -9,8 +9,7 @@ publish never interleaves with a webhook refresh (on SQLite, IMMEDIATE transacti
 anyway).
 """
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from ..models import SyncState
 
@@ -26,8 +25,22 @@ def state_lock(merchant_id: int) -> SyncState:
     return SyncState.objects.select_for_update().get(merchant_id=merchant_id)
 
 
-def seq_next(merchant_id: int) -> int:
-    """A fresh change number for this transaction's snapshot writes (call inside ``atomic()``)."""
+def seq_next(merchant_id: int, **fields) -> int:
+    """A fresh change number for this transaction's snapshot writes (call inside ``atomic()``); also
+    saves ``fields`` of the state row (a walk's checkpoint) in the same statement (``RETURNING``:
+    SQLite >= 3.35, PostgreSQL)."""
     assert transaction.get_connection().in_atomic_block, "seq_next() needs a transaction"
-    SyncState.objects.filter(merchant_id=merchant_id).update(change_seq=F("change_seq") + 1)
-    return SyncState.objects.values_list("change_seq", flat=True).get(merchant_id=merchant_id)
+    qn = connection.ops.quote_name
+    seq = qn("change_seq")
+    sets, params = [f"{seq} = {seq} + 1"], []
+    for name, value in fields.items():
+        field = SyncState._meta.get_field(name)
+        sets.append(f"{qn(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"UPDATE {qn(SyncState._meta.db_table)} SET {', '.join(sets)}"  # noqa: S608  # nosec B608
+        f" WHERE {qn('merchant_id')} = %s RETURNING {seq}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, merchant_id])
+        return cursor.fetchone()[0]
