@@ -225,9 +225,7 @@ class _Cycle:
         run.status = SyncRun.Status.FAILED
         run.error_message = error_text(exc)[:2000]
         run.finished_at = timezone.now()
-        run.save(
-            update_fields=["status", "error_message", "finished_at", "pages_fetched", "customers_fetched"]
-        )
+        run.save(update_fields=["status", "error_message", "finished_at"])
         if isinstance(exc, SmileError):  # the connection page shows the latest Smile problem too
             from integrations.smile.services import connection_error_record
 

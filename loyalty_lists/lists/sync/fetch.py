@@ -22,7 +22,8 @@ back to per-state chains.
 **Splitting** (``spread=N``): when a chain finishes while fewer than N are running, the running chain
 with the most work left (estimated from its own pace and the lowest id any chain has reached) is cut at
 the middle of what it has left: it now stops there, and a new chain with the same filter starts there
-and runs to the end (open-ended, so the estimate only affects balance, never coverage). This is how the
+and runs down to where the old one would have stopped (the end, for the lowest chain: the estimate only
+affects balance, never coverage). This is how the
 first sync, which knows nothing about the ids, spreads the largest state over several chains.
 ``on_split(chain, stops)`` is told of the new chain and the changed stop before the new chain starts,
 so the caller's checkpoint holds them from the next commit on; ``keys_taken`` are the keys the
