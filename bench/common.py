@@ -167,6 +167,24 @@ def sandbox(customers: int, **options) -> SandboxProcess:
     ).start()
 
 
+def export_customers(sb: SandboxProcess):
+    """Every customer of the sandbox's ground-truth export (streamed NDJSON), as dicts."""
+    import httpx
+
+    with (
+        httpx.Client(timeout=600) as client,
+        client.stream(
+            "GET",
+            f"{sb.base_url}/_sandbox/export",
+            params={"format": "ndjson"},
+            headers={"X-Sandbox-Control": sb.control_token},
+        ) as resp,
+    ):
+        for line in resp.iter_lines():
+            if line and '"type": "customer"' in line[:40]:
+                yield json.loads(line)
+
+
 # --- bench database -------------------------------------------------------------------------------
 def base_env(**extra) -> dict:
     env = dict(os.environ)

@@ -6,7 +6,7 @@ still and the delta ratio only better). 0.1 % of the customers are changed throu
 
 import random
 
-from .common import BenchDb, Figure, sandbox
+from .common import BenchDb, Figure, export_customers, sandbox
 
 TARGET_DELTA = 0.01
 TARGET_RSS_MB = 100
@@ -60,24 +60,8 @@ def run(sizes: dict) -> list[Figure]:
 
 
 def _customer_ids(sb) -> list[int]:
-    """Every customer id, from the sandbox's ground-truth export (streamed NDJSON)."""
-    import json
-
-    import httpx
-
-    ids = []
-    with (
-        httpx.Client(timeout=600) as client,
-        client.stream(
-            "GET",
-            f"{sb.base_url}/_sandbox/export",
-            params={"format": "ndjson"},
-            headers={"X-Sandbox-Control": sb.control_token},
-        ) as resp,
-    ):
-        for line in resp.iter_lines():
-            if line and '"type": "customer"' in line[:40]:
-                ids.append(json.loads(line)["id"])
+    """Every customer id, from the sandbox's ground-truth export."""
+    ids = [row["id"] for row in export_customers(sb)]
     if not ids:
         raise RuntimeError("the sandbox export listed no customers")
     return ids

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from .common import BenchDb, Figure, sandbox
+from .common import BenchDb, Figure, export_customers, sandbox
 from .servers import gunicorn, qcluster
 
 TARGET_P99_S = 1.0
@@ -104,21 +104,4 @@ def run(sizes: dict) -> list[Figure]:
 
 
 def _members(sb) -> list[dict]:
-    import json
-
-    out = []
-    with (
-        httpx.Client(timeout=600) as client,
-        client.stream(
-            "GET",
-            f"{sb.base_url}/_sandbox/export",
-            params={"format": "ndjson"},
-            headers={"X-Sandbox-Control": sb.control_token},
-        ) as resp,
-    ):
-        for line in resp.iter_lines():
-            if line and '"type": "customer"' in line[:40]:
-                row = json.loads(line)
-                if row["state"] == "member":
-                    out.append(row)
-    return out
+    return [row for row in export_customers(sb) if row["state"] == "member"]
