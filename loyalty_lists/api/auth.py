@@ -14,7 +14,7 @@ MAX_HEADER_LENGTH = 200
 
 class ApiKeyAuth(HttpBearer):
     def __call__(self, request):
-        value = request.headers.get(self.header) or ""
+        value = request.META.get("HTTP_AUTHORIZATION") or ""  # request.headers builds a dict of them all
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token or len(value) > MAX_HEADER_LENGTH:
             return None

@@ -1,27 +1,29 @@
 """The lookup path: one email against one or many lists, in a constant number of indexed queries.
 
-    lists = lookup_lists(merchant_id=m.pk, ids=[...])           # or ids=None: every list, by name
-    memberships(merchant_id=m.pk, lists=lists, email="ann@example.com")  # -> [Membership] in list order
-    as_of(merchant_id=m.pk)
+    found, as_of = lists_with_items(merchant_id=m.pk, email="ann@example.com", ids=[...])  # or ids=None
+    explain_outsiders(merchant_id=m.pk, results=found.values(), email="ann@example.com")
 
 Queries, whatever the number of lists or their size (all hand-written, ``rawsql.py``):
-1. the lists (primary key / ``merchant`` index);
-2. the items with this email in all of them — ``selectors.items_for_email`` (index
-   ``(list, email, smile_customer_id)``), ordered as it documents (list, then Smile customer id) in Python;
-3. only when some list does not hold the email: the snapshot rows with this email (index
+1. the lists (primary key / ``merchant`` index), each joined to its items with this email (index
+   ``(list, email, smile_customer_id)``; ``selectors.items_for_email``'s rows, in its order), and the
+   merchant's sync state for ``as_of`` (one row per merchant) — one statement;
+2. only when some list does not hold the email: the snapshot rows with this email (index
    ``(merchant, email, smile_id)``), from which every non-member is explained at once (``explain_many``);
-4. only when the snapshot disagrees with a (not stale) list: which of those lists have a run held for
-   approval (one query for all of them);
-5. the merchant's sync state, for ``as_of`` (one row per merchant).
+3. only when the snapshot disagrees with a (not stale) list: which of those lists have a run held for
+   approval (one query for all of them).
 
 ``explain_many`` gives each list the same ``reason_code`` and ``reason`` as the lists domain's
 ``explain(list=..., email=...)``, without its per-list queries; tests hold both this module's queries to
 the ORM selectors they mirror and ``explain_many`` to ``explain``.
 """
 
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
+from operator import itemgetter
+
+from django.db import connection
 
 from loyalty_lists.lists.explain import when_text
 from loyalty_lists.lists.membership import evaluate
@@ -64,44 +66,53 @@ class Membership:
 
 # --- queries ------------------------------------------------------------------------------------------
 @cache
-def _lists_sql(count: int | None) -> str:
-    where = f"{c(LoyaltyList, 'merchant')} = %s"
+def _lookup_sql(count: int | None) -> str:
+    lists, items, state = table(LoyaltyList), table(ListItem), table(SyncState)
+    watermark = f"(SELECT {c(SyncState, 'watermark')} FROM {state} WHERE {c(SyncState, 'merchant')} = %s)"  # noqa: S608  # nosec B608
+    where = f"{lists}.{c(LoyaltyList, 'merchant')} = %s"
     if count is not None:
-        where += f" AND {c(LoyaltyList, 'id')} IN ({rawsql.placeholders(count)})"
-    order = f"{c(LoyaltyList, 'name')}, {c(LoyaltyList, 'id')}"
-    select = f"SELECT {rawsql.columns(LoyaltyList, LIST_FIELDS)} FROM {table(LoyaltyList)}"  # noqa: S608  # nosec B608
-    return f"{select} WHERE {where} ORDER BY {order}"  # noqa: S608  # nosec B608
-
-
-def lookup_lists(*, merchant_id: int, ids: list[int] | None = None) -> list[LoyaltyList]:
-    """The merchant's lists with the columns lookups use: all of them by name (``lists_for_merchant``),
-    or those of ``ids`` that are the merchant's (missing / foreign ids are simply absent)."""
-    if ids is not None and not ids:
-        return []
-    rows = rawsql.fetch(_lists_sql(None if ids is None else len(ids)), [merchant_id, *(ids or [])])
-    return [rawsql.instance(LoyaltyList, LIST_FIELDS, row) for row in rows]
-
-
-@cache
-def _items_sql(count: int) -> str:
+        where += f" AND {lists}.{c(LoyaltyList, 'id')} IN ({rawsql.placeholders(count)})"
     return (
-        f"SELECT {c(ListItem, 'list')}, {rawsql.columns(ListItem, ITEM_FIELDS)} FROM {table(ListItem)}"  # noqa: S608  # nosec B608
-        f" WHERE {c(ListItem, 'merchant')} = %s AND {c(ListItem, 'email')} = %s"
-        f" AND {c(ListItem, 'list')} IN ({rawsql.placeholders(count)})"
+        f"SELECT {rawsql.columns(LoyaltyList, LIST_FIELDS)}, {watermark},"  # noqa: S608  # nosec B608
+        f" {rawsql.columns(ListItem, ITEM_FIELDS)} FROM {lists} LEFT JOIN {items}"
+        f" ON {items}.{c(ListItem, 'list')} = {lists}.{c(LoyaltyList, 'id')}"
+        f" AND {items}.{c(ListItem, 'email')} = %s"
+        f" AND {items}.{c(ListItem, 'merchant')} = {lists}.{c(LoyaltyList, 'merchant')}"
+        f" WHERE {where} ORDER BY {lists}.{c(LoyaltyList, 'name')}, {lists}.{c(LoyaltyList, 'id')}"
     )
 
 
-def items_by_list(*, merchant_id: int, email: str, list_ids: list[int]) -> dict[int, list[dict]]:
-    """``selectors.items_for_email(merchant=..., email=..., lists=list_ids)`` as dicts, grouped by list;
-    ``email`` already normalised. Order: by Smile customer id within a list."""
-    rows = rawsql.fetch(_items_sql(len(list_ids)), [merchant_id, email, *list_ids])
-    rows.sort(key=lambda row: (row[0], row[1]))  # (list, smile customer id): items_for_email's order
-    by_list: dict[int, list[dict]] = defaultdict(list)
+_ITEM_START = len(LIST_FIELDS) + 1  # list columns, the watermark, then the item's columns
+
+
+def lists_with_items(
+    *, merchant_id: int, email: str, ids: list[int] | None = None
+) -> tuple[dict[int, Membership], datetime | None]:
+    """The merchant's lists — all of them by name (``lists_for_merchant``), or those of ``ids`` that are
+    the merchant's (missing / foreign ids are simply absent) — each with its items for ``email``
+    (``selectors.items_for_email``: dicts of ``ITEM_FIELDS`` by Smile customer id; ``email`` already
+    normalised), not explained yet; and ``as_of``. One query (two when the merchant has no such list)."""
+    if ids is not None and not ids:
+        return {}, as_of(merchant_id=merchant_id)
+    rows = rawsql.fetch(
+        _lookup_sql(None if ids is None else len(ids)), [merchant_id, email, merchant_id, *(ids or [])]
+    )
+    if not rows:
+        return {}, as_of(merchant_id=merchant_id)
+    found: dict[int, Membership] = {}
+    tz = connection.timezone
     for row in rows:
-        by_list[row[0]].append(
-            dict(zip(ITEM_FIELDS, rawsql.fix_datetimes(ListItem, ITEM_FIELDS, row[1:]), strict=True))
-        )
-    return by_list
+        membership = found.get(row[0])
+        if membership is None:
+            lst = rawsql.instance(LoyaltyList, LIST_FIELDS, row[: len(LIST_FIELDS)], tz)
+            membership = found[lst.pk] = Membership(lst)
+        if row[_ITEM_START] is not None:  # the LEFT JOIN found an item
+            fields = rawsql.fix_datetimes(ListItem, ITEM_FIELDS, row[_ITEM_START:], tz)
+            membership.items.append(dict(zip(ITEM_FIELDS, fields, strict=True)))
+    for membership in found.values():
+        if len(membership.items) > 1:
+            membership.items.sort(key=itemgetter("smile_customer_id"))
+    return found, rawsql.aware(rows[0][len(LIST_FIELDS)], tz)
 
 
 @cache
@@ -115,7 +126,8 @@ def _customers_sql() -> str:
 def snapshot_customers(*, merchant_id: int, email: str) -> list[SmileCustomer]:
     """The snapshot rows with this (normalised) email, by Smile id — what ``explain`` reads."""
     rows = rawsql.fetch(_customers_sql(), [merchant_id, email])
-    customers = [rawsql.instance(SmileCustomer, CUSTOMER_FIELDS, row) for row in rows]
+    tz = connection.timezone
+    customers = [rawsql.instance(SmileCustomer, CUSTOMER_FIELDS, row, tz) for row in rows]
     customers.sort(key=lambda customer: customer.smile_id)
     return customers
 
@@ -136,18 +148,13 @@ def as_of(*, merchant_id: int):
 
 
 # --- answers ------------------------------------------------------------------------------------------
-def memberships(*, merchant_id: int, lists: list[LoyaltyList], email: str) -> list[Membership]:
-    """``email`` must already be normalised (``email_normalize``) and not blank."""
-    if not lists:
-        return []
-    by_list = items_by_list(merchant_id=merchant_id, email=email, list_ids=[lst.pk for lst in lists])
-    results = [Membership(lst, by_list.get(lst.pk, [])) for lst in lists]
+def explain_outsiders(*, merchant_id: int, results: Iterable[Membership], email: str) -> None:
+    """Fill in ``reason_code`` / ``reason`` for the memberships whose list does not hold ``email``."""
     outsiders = [m for m in results if not m.member]
     if outsiders:
         explained = explain_many(merchant_id=merchant_id, lists=[m.list for m in outsiders], email=email)
         for m in outsiders:
             m.reason_code, m.reason = explained[m.list.pk]
-    return results
 
 
 def explain_many(*, merchant_id: int, lists: list[LoyaltyList], email: str) -> dict[int, tuple[str, str]]:

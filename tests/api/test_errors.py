@@ -146,7 +146,7 @@ def test_an_unexpected_error_is_a_json_500_and_is_logged(api, shop, monkeypatch,
     def explode(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lookup, "items_by_list", explode)
+    monkeypatch.setattr(lookup, "snapshot_customers", explode)  # the list does not hold ann
     make_list(shop)
     with caplog.at_level(logging.ERROR, logger="loyalty_lists.api.errors"):
         response = api.post("/api/v1/lookups", {"email": "ann@example.com"})

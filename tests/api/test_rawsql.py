@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from loyalty_lists.api.keys import _key_for_prefix, api_key_create
-from loyalty_lists.api.lookup import as_of, items_by_list, lookup_lists, snapshot_customers
+from loyalty_lists.api.lookup import as_of, lists_with_items, snapshot_customers
 from loyalty_lists.lists.models import ListItem, LoyaltyList, SmileCustomer
 from loyalty_lists.lists.selectors import items_for_email, lists_for_merchant
 
@@ -35,14 +35,20 @@ def test_the_lists_query_matches_lists_for_merchant(shop, other_shop):
     make_list(shop, "a")
     theirs = make_list(other_shop, "a")
     expected = list(lists_for_merchant(merchant=shop))
-    loaded = lookup_lists(merchant_id=shop.pk)
+    loaded = _lists(shop)
     assert [lst.pk for lst in loaded] == [lst.pk for lst in expected]
     for ours, orm in zip(loaded, expected, strict=True):
         for field in ("name", "audience", "vip_tier_id", "stale_since", "stale_reason", "merchant_id"):
             assert getattr(ours, field) == getattr(orm, field)
     ids = [expected[1].pk, theirs.pk, 999_999]
-    assert [lst.pk for lst in lookup_lists(merchant_id=shop.pk, ids=ids)] == [expected[1].pk]
-    assert lookup_lists(merchant_id=shop.pk, ids=[]) == []
+    assert [lst.pk for lst in _lists(shop, ids=ids)] == [expected[1].pk]
+    assert _lists(shop, ids=[]) == []
+
+
+def _lists(shop, ids=None):
+    found, _ = lists_with_items(merchant_id=shop.pk, email="nobody@example.com", ids=ids)
+    assert all(m.list.pk == pk and not m.items for pk, m in found.items())
+    return [m.list for m in found.values()]
 
 
 def test_the_items_query_matches_items_for_email(shop, other_shop):
@@ -53,9 +59,11 @@ def test_the_items_query_matches_items_for_email(shop, other_shop):
     make_item(first, "twin@example.com", smile_id=3, state="candidate")
     make_item(first, "other@example.com", smile_id=4)
     make_item(make_list(other_shop), "twin@example.com", smile_id=5)
+    make_list(shop, "three")  # holds no item with this email
     expected = list(items_for_email(merchant=shop, email="twin@example.com", lists=[first.pk, second.pk]))
-    grouped = items_by_list(merchant_id=shop.pk, email="twin@example.com", list_ids=[first.pk, second.pk])
-    flat = [(list_id, item) for list_id in sorted(grouped) for item in grouped[list_id]]
+    found, _ = lists_with_items(merchant_id=shop.pk, email="twin@example.com")
+    assert [m.list.name for m in found.values()] == ["one", "three", "two"]
+    flat = [(list_id, item) for list_id in sorted(found) for item in found[list_id].items]
     assert len(flat) == len(expected)
     for (list_id, ours), orm in zip(flat, expected, strict=True):
         assert list_id == orm.list_id
@@ -73,16 +81,21 @@ def test_the_snapshot_query_matches_the_orm(shop, other_shop):
         assert [getattr(c, field) for c in ours] == [getattr(c, field) for c in expected]
 
 
-def test_as_of_reads_the_merchants_watermark(shop, other_shop):
+def test_as_of_reads_the_merchants_watermark_with_or_without_lists(shop, other_shop):
     assert as_of(merchant_id=shop.pk) is None
+    assert lists_with_items(merchant_id=shop.pk, email="a@example.com") == ({}, None)
+    make_list(shop)
+    assert lists_with_items(merchant_id=shop.pk, email="a@example.com")[1] is None
     make_run(shop, started_at=T0)
     make_run(other_shop, started_at=T0 + timedelta(hours=1))
     assert as_of(merchant_id=shop.pk) == T0
+    for ids in (None, [], [999_999]):  # with the lists in one query, or alone
+        assert lists_with_items(merchant_id=shop.pk, email="a@example.com", ids=ids)[1] == T0
 
 
 def test_loaded_lists_are_real_instances_that_load_the_rest_on_demand(shop):
     make_list(shop, "x")
-    (loaded,) = lookup_lists(merchant_id=shop.pk)
+    (loaded,) = _lists(shop)
     assert isinstance(loaded, LoyaltyList) and not loaded._state.adding
     assert loaded.created_at == LoyaltyList.objects.get().created_at  # a deferred field, fetched
     assert ListItem.objects.filter(list=loaded).count() == 0

@@ -8,7 +8,7 @@ from loyalty_lists.lists.models import ListItem
 
 from .. import cursors
 from ..errors import ApiError
-from ..lookup import ITEM_FIELDS, as_of, lookup_lists, memberships
+from ..lookup import ITEM_FIELDS, explain_outsiders, lists_with_items
 from ..schemas import INT64_MAX, ItemPage, MembershipOut, StateName, clean_email
 from .common import list_or_404, responses, stale_out
 
@@ -64,19 +64,24 @@ def list_member(request, email: str, list_id: int = ListId):
     """Always 200 for an existing list: ``member`` is the answer, and for a non-member ``reason_code`` /
     ``reason`` say why (not in Smile, disabled, a candidate, another tier, not yet synced…)."""
     merchant_id = request.auth.merchant_id
-    lists = lookup_lists(merchant_id=merchant_id, ids=[list_id])
-    if not lists:
+    try:
+        normalized = _email_or_422(email, location="path")
+    except ApiError:
+        list_or_404(request, list_id)  # an unknown list is a 404 before a bad email is a 422
+        raise
+    found, as_of = lists_with_items(merchant_id=merchant_id, email=normalized, ids=[list_id])
+    result = found.get(list_id)
+    if result is None:
         raise ApiError(404, f"No list with id {list_id}.")
-    lst = lists[0]
-    normalized = _email_or_422(email, location="path")
-    (result,) = memberships(merchant_id=merchant_id, lists=[lst], email=normalized)
+    explain_outsiders(merchant_id=merchant_id, results=[result], email=normalized)
+    lst = result.list
     return {
         "list_id": lst.pk,
         "email": normalized,
         "member": result.member,
         "item": result.items[0] if result.items else None,
         "items": result.items,
-        "as_of": as_of(merchant_id=merchant_id),
+        "as_of": as_of,
         "stale": stale_out(lst),
         "reason": result.reason,
         "reason_code": result.reason_code,

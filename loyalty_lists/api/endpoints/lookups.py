@@ -3,7 +3,7 @@
 from ninja import Router
 
 from ..errors import ApiError
-from ..lookup import as_of, lookup_lists, memberships
+from ..lookup import explain_outsiders, lists_with_items
 from ..schemas import LookupIn, LookupOut
 from .common import responses, stale_out
 
@@ -26,19 +26,19 @@ def lookup(request, payload: LookupIn):
 
 def lookup_answer(merchant_id: int, payload: LookupIn) -> dict:
     """The lookup's answer, shaped field for field like ``LookupOut``."""
-    if payload.list_ids is None:
-        chosen = lookup_lists(merchant_id=merchant_id)
+    wanted = None if payload.list_ids is None else list(dict.fromkeys(payload.list_ids))
+    found, as_of = lists_with_items(merchant_id=merchant_id, email=payload.email, ids=wanted)
+    if wanted is None:
+        results = list(found.values())
     else:
-        wanted = list(dict.fromkeys(payload.list_ids))
-        found = {lst.pk: lst for lst in lookup_lists(merchant_id=merchant_id, ids=wanted)}
         missing = [str(i) for i in wanted if i not in found]
         if missing:
             raise ApiError(404, f"No list with id {', '.join(missing)}.")
-        chosen = [found[i] for i in wanted]
-    results = memberships(merchant_id=merchant_id, lists=chosen, email=payload.email)
+        results = [found[i] for i in wanted]
+    explain_outsiders(merchant_id=merchant_id, results=results, email=payload.email)
     return {
         "email": payload.email,
-        "as_of": as_of(merchant_id=merchant_id),
+        "as_of": as_of,
         "results": [
             {
                 "list_id": r.list.pk,
