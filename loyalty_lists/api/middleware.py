@@ -17,7 +17,8 @@ The interactive docs (``/api/v1/docs`` and its assets) are a page: they take the
 CSP among others).
 """
 
-from django.urls import resolve
+from django.urls import URLResolver, get_resolver
+from django.urls.resolvers import RegexPattern
 
 API_PREFIX = "/api/"
 PAGES = ("/api/v1/docs",)  # under API_PREFIX, but served to browsers
@@ -30,15 +31,25 @@ HEADERS = {
 class ApiMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
+        self._resolver = self._root = None
 
     def __call__(self, request):
         path = request.path_info
-        if not path.startswith(API_PREFIX) or path.startswith(PAGES):
+        if not path.startswith(API_PREFIX) or path.startswith(PAGES) or hasattr(request, "urlconf"):
             return self.get_response(request)
         request.get_host()  # DisallowedHost (400) for a Host outside ALLOWED_HOSTS
-        match = resolve(path, getattr(request, "urlconf", None))  # /api/ ends in a catch-all JSON 404
+        match = self.resolver().resolve(path)  # /api/ ends in a catch-all JSON 404
         request.resolver_match = match
         response = match.func(request, *match.args, **match.kwargs)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    def resolver(self) -> URLResolver:
+        """The root URLconf cut down to its ``api/`` include (half the cost of resolving through the
+        whole root; the same match, route and namespaces)."""
+        root = get_resolver()  # cached by Django, renewed when ROOT_URLCONF changes
+        if root is not self._root:
+            (api,) = (p for p in root.url_patterns if str(p.pattern) == API_PREFIX[1:])
+            self._resolver, self._root = URLResolver(RegexPattern(r"^/"), [api]), root
+        return self._resolver

@@ -265,7 +265,6 @@ def test_the_lookup_answer_renders_exactly_as_its_schema_would(shop, rf):
     for email in ("ann@example.com", "bob@example.com", "nobody@example.com"):
         answer = lookup_answer(shop.pk, LookupIn(email=email))
         validated = LookupOut.model_validate(answer).model_dump()
-        assert answer == validated
         fast = ninja_api.renderer.render(request, answer, response_status=200)
         assert fast == ninja_api.renderer.render(request, validated, response_status=200)
     assert {r["name"]: r["member"] for r in answer["results"]} == {
@@ -274,4 +273,8 @@ def test_the_lookup_answer_renders_exactly_as_its_schema_would(shop, rf):
         "Members": False,
     }
     ann = lookup_answer(shop.pk, LookupIn(email="ann@example.com"))
-    assert [i["vip_tier_expires_at"] for i in ann["results"][2]["items"]] == [None, expires]  # exercised
+    # exercised: a datetime with microseconds, as the renderer writes it (milliseconds, "Z")
+    assert [i["vip_tier_expires_at"] for i in ann["results"][2]["items"]] == [
+        None,
+        "2025-04-10T12:00:00.123Z",
+    ]

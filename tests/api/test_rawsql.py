@@ -99,3 +99,33 @@ def test_loaded_lists_are_real_instances_that_load_the_rest_on_demand(shop):
     assert isinstance(loaded, LoyaltyList) and not loaded._state.adding
     assert loaded.created_at == LoyaltyList.objects.get().created_at  # a deferred field, fetched
     assert ListItem.objects.filter(list=loaded).count() == 0
+
+
+def test_instances_are_what_from_db_builds_and_signals_still_fire_when_connected(shop):
+    from django.db.models.signals import post_init
+
+    from loyalty_lists.api import rawsql
+    from loyalty_lists.api.keys import KEY_FIELDS
+
+    key, _ = api_key_create(merchant=shop, name="Workflows")
+    row = rawsql.fetch(f"SELECT {rawsql.columns(type(key), KEY_FIELDS)} FROM {rawsql.table(type(key))}", [])[
+        0
+    ]
+    fast = rawsql.instance(type(key), KEY_FIELDS, row)
+    slow = type(key).objects.only(*KEY_FIELDS).get(pk=key.pk)  # what the ORM builds (from_db)
+    assert {k: v for k, v in fast.__dict__.items() if k != "_state"} == {
+        k: v for k, v in slow.__dict__.items() if k != "_state"
+    }
+    assert (fast._state.adding, fast._state.db) == (slow._state.adding, slow._state.db) == (False, "default")
+    assert fast == slow and fast.created_at == key.created_at  # a deferred field, loaded on access
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver)
+    try:
+        again = rawsql.instance(type(key), KEY_FIELDS, row)
+    finally:
+        post_init.disconnect(receiver)
+    assert seen == [again]  # with a receiver connected, instances go through __init__
