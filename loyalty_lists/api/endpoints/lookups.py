@@ -23,9 +23,8 @@ def lookup(request, payload: LookupIn):
     # The hot path: the answer is built with exactly LookupOut's fields and types, so it is rendered as
     # is instead of being validated against the schema again (a tenth of a lookup's time; a test holds
     # the two renderings equal).
-    from ..api import api  # the NinjaAPI this router is mounted on (it imports this module)
-
-    return api.create_response(request, lookup_answer(request.auth.merchant_id, payload), status=200)
+    answer = lookup_answer(request.auth.merchant_id, payload)
+    return router.api.create_response(request, answer, status=200)  # the NinjaAPI it is mounted on
 
 
 # The renderer's own datetime format, applied while building the answer: the encoder then runs in C
