@@ -1,5 +1,7 @@
 """POST /api/v1/lookups: one email against every list a workflow needs, in one call (the hot path)."""
 
+from functools import cache
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import DateTimeField
 from ninja import Router
@@ -24,7 +26,15 @@ def lookup(request, payload: LookupIn):
     # is instead of being validated against the schema again (a tenth of a lookup's time; a test holds
     # the two renderings equal).
     answer = lookup_answer(request.auth.merchant_id, payload)
-    return router.api.create_response(request, answer, status=200)  # the NinjaAPI it is mounted on
+    return _api().create_response(request, answer, status=200)
+
+
+@cache
+def _api():
+    """The NinjaAPI this router is mounted on (which imports this module: hence not at the top)."""
+    from ..api import api
+
+    return api
 
 
 # The renderer's own datetime format, applied while building the answer: the encoder then runs in C
