@@ -85,6 +85,10 @@ class LoyaltyList(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        indexes = [
+            # A merchant's lists in their order, without a sort: the lookup's statement, the lists pages.
+            models.Index(fields=["merchant", "name", "id"], name="list_merchant_name"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(audience="vip_tier", vip_tier_id__isnull=False)
