@@ -13,7 +13,7 @@ import string
 from datetime import timedelta
 from functools import cache
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -101,8 +101,13 @@ def _key_for_prefix(prefix: str) -> ApiKey | None:
     if not rows:
         return None
     row = rows[0]
-    key = rawsql.instance(ApiKey, KEY_FIELDS, row[: len(KEY_FIELDS)])
-    key.merchant = rawsql.instance(Merchant, MERCHANT_FIELDS, row[len(KEY_FIELDS) :])
+    tz = connection.timezone
+    key = rawsql.instance(ApiKey, KEY_FIELDS, row[: len(KEY_FIELDS)], tz)
+    # What select_related does: the merchant goes into the key's relation cache (``key.merchant = …``
+    # would run the descriptor's checks for an id that already matches).
+    ApiKey.merchant.field.set_cached_value(
+        key, rawsql.instance(Merchant, MERCHANT_FIELDS, row[len(KEY_FIELDS) :], tz)
+    )
     return key
 
 
