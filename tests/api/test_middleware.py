@@ -73,3 +73,20 @@ def test_the_docs_page_still_goes_through_the_browser_stack(anonymous):
     assert response.status_code == 200
     policy = response["Content-Security-Policy"]  # the site's, which lets the page load its own assets
     assert "script-src 'self'" in policy and "default-src 'none'" not in policy
+
+
+def test_https_hardening_applies_to_the_api(api, shop, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 31536000
+    plain = api.post("/api/v1/lookups", {"email": "a@example.com"})
+    assert plain.status_code == 301 and plain["Location"].startswith("https://")
+    make_list(shop)
+    secure = api.client.post(
+        "/api/v1/lookups",
+        '{"email": "a@example.com"}',
+        content_type="application/json",
+        secure=True,
+        headers={"Authorization": f"Bearer {api.key}"},
+    )
+    assert secure.status_code == 200
+    assert secure["Strict-Transport-Security"] == "max-age=31536000"
