@@ -18,10 +18,11 @@ CSP among others).
 """
 
 from django.urls import URLResolver, get_resolver
-from django.urls.resolvers import RegexPattern
+from django.urls.resolvers import RegexPattern, ResolverMatch
 
 API_PREFIX = "/api/"
 PAGES = ("/api/v1/docs",)  # under API_PREFIX, but served to browsers
+MAX_MATCHES = 1024  # paths whose URL match is remembered
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
@@ -32,18 +33,32 @@ class ApiMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self._resolver = self._root = None
+        self._matches: dict[str, ResolverMatch] = {}
 
     def __call__(self, request):
         path = request.path_info
         if not path.startswith(API_PREFIX) or path.startswith(PAGES) or hasattr(request, "urlconf"):
             return self.get_response(request)
         request.get_host()  # DisallowedHost (400) for a Host outside ALLOWED_HOSTS
-        match = self.resolver().resolve(path)  # /api/ ends in a catch-all JSON 404
+        match = self.resolve(path)
         request.resolver_match = match
         response = match.func(request, *match.args, **match.kwargs)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         return response
+
+    def resolve(self, path: str) -> ResolverMatch:
+        """``resolve(path)``, remembered: a workflow engine calls the same few paths all day, and
+        resolving one costs more than the lookup's JSON rendering. At most ``MAX_MATCHES`` paths are
+        kept (then it starts over); /api/ ends in a catch-all JSON 404, so every path matches."""
+        resolver = self.resolver()
+        match = self._matches.get(path)
+        if match is None:
+            match = resolver.resolve(path)
+            if len(self._matches) >= MAX_MATCHES:
+                self._matches = {}
+            self._matches[path] = match
+        return match
 
     def resolver(self) -> URLResolver:
         """The root URLconf cut down to its ``api/`` include (half the cost of resolving through the
@@ -52,4 +67,5 @@ class ApiMiddleware:
         if root is not self._root:
             (api,) = (p for p in root.url_patterns if str(p.pattern) == API_PREFIX[1:])
             self._resolver, self._root = URLResolver(RegexPattern(r"^/"), [api]), root
+            self._matches = {}
         return self._resolver

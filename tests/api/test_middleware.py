@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import resolve
 
+from loyalty_lists.api import middleware as middleware_module
 from loyalty_lists.api.middleware import ApiMiddleware
 
 from .conftest import make_list
@@ -28,9 +29,19 @@ PATHS = [
 
 @pytest.mark.parametrize("path", PATHS)
 def test_the_cut_down_resolver_matches_as_the_root_urlconf_does(path):
-    ours, django = ApiMiddleware(None).resolver().resolve(path), resolve(path)
-    for attr in ("func", "args", "kwargs", "url_name", "namespaces", "route", "view_name"):
-        assert getattr(ours, attr) == getattr(django, attr), attr
+    middleware = ApiMiddleware(None)
+    for ours in (middleware.resolve(path), middleware.resolve(path)):  # resolved, then remembered
+        django = resolve(path)
+        for attr in ("func", "args", "kwargs", "url_name", "namespaces", "route", "view_name"):
+            assert getattr(ours, attr) == getattr(django, attr), attr
+
+
+def test_remembered_matches_are_bounded(monkeypatch):
+    monkeypatch.setattr(middleware_module, "MAX_MATCHES", 3)
+    middleware = ApiMiddleware(None)
+    for n in range(10):
+        assert middleware.resolve(f"/api/v1/lists/{n}").kwargs == {"list_id": str(n)}
+        assert len(middleware._matches) <= 3
 
 
 def test_api_answers_carry_the_json_api_headers_and_no_cookies(api, shop):
