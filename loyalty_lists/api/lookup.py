@@ -4,9 +4,9 @@
     explain_outsiders(merchant_id=m.pk, results=found.values(), email="ann@example.com")
 
 Queries, whatever the number of lists or their size (all hand-written, ``rawsql.py``):
-1. the lists (primary key / ``merchant`` index), each joined to its items with this email (index
-   ``(list, email, smile_customer_id)``; ``selectors.items_for_email``'s rows, in its order), and the
-   merchant's sync state for ``as_of`` (one row per merchant) — one statement;
+1. the lists (index ``(merchant, name, id)``: in order, no sort), each joined to its items with this
+   email (index ``(list, email, smile_customer_id)``; ``selectors.items_for_email``'s rows, in its
+   order), and the merchant's sync state for ``as_of`` (one row per merchant) — one statement;
 2. only when some list does not hold the email: the snapshot rows with this email (index
    ``(merchant, email, smile_id)``), from which every non-member is explained at once (``explain_many``);
 3. only when the snapshot disagrees with a (not stale) list: which of those lists have a run held for
