@@ -17,13 +17,13 @@ ROUNDS = 3  # alternating api / bare rounds of seconds / ROUNDS each
 CONNECTIONS = 2  # one per gunicorn worker: p99 is service time, not queueing behind wrk
 
 
-def run(sizes: dict) -> list[Figure]:
-    seconds = sizes["lookup_seconds"]
-    n = sizes["lookup"]
-    items = sizes["lookup_items"]
-    sb = sandbox(n, rate_limit=0, latency_ms=0)
+def prepare(name: str, customers: int, items: int) -> tuple[BenchDb, dict, dict, list[str], dict]:
+    """A synced program of ``customers`` with its all-members list padded to ``items``: the bench
+    database, the sync's result, the padding's, the request bodies (random member, non-member and
+    unknown emails) and the environment for gunicorn (``BENCH_LIST_IDS`` for the bare apps)."""
+    sb = sandbox(customers, rate_limit=0, latency_ms=0)
     try:
-        db = BenchDb("lookup", sb, rate_limit=0)
+        db = BenchDb(name, sb, rate_limit=0)
         sync = db.sync(full=True)
     finally:
         sb.stop()
@@ -31,11 +31,18 @@ def run(sizes: dict) -> list[Figure]:
     padding = djtool(["pad", "--items", str(items)], db.env)
     emails = picked["members"] + picked["outsiders"] + [f"nobody{i}@bench.invalid" for i in range(500)]
     bodies = [json.dumps({"email": e}) for e in emails]
+    env = dict(db.env, BENCH_LIST_IDS=",".join(str(i) for i in db.info["list_ids"]))
+    return db, sync, padding, bodies, env
+
+
+def run(sizes: dict) -> list[Figure]:
+    seconds = sizes["lookup_seconds"]
+    n = sizes["lookup"]
+    db, sync, padding, bodies, env = prepare("lookup", n, sizes["lookup_items"])
     logs = db.dir
     api_script, bare_script = logs / "lookup_api.lua", logs / "lookup_bare.lua"
     wrk_script(api_script, bodies, db.info["api_key"])
     wrk_script(bare_script, bodies, None)
-    env = dict(db.env, BENCH_LIST_IDS=",".join(str(i) for i in db.info["list_ids"]))
     servers = {}
     rounds: dict[str, list[dict]] = {"api": [], "bare": [], "work": []}
     try:
@@ -78,7 +85,7 @@ def run(sizes: dict) -> list[Figure]:
             {
                 "customers": n,
                 "list": padding,
-                "emails": len(emails),
+                "emails": len(bodies),
                 "api": api,
                 "bare": bare,
                 "bare_work": work,

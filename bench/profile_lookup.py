@@ -8,12 +8,12 @@ again unprofiled. Collapsed stacks go to bench/tmp/prof/lookup-<worker>.txt.
 """
 
 import argparse
-import json
 import subprocess
 import time
 from pathlib import Path
 
-from .common import PYTHON, TMP, BenchDb, djtool, sandbox
+from .common import PYTHON, TMP
+from .fig5_lookup import prepare
 from .servers import gunicorn, wrk, wrk_script
 
 
@@ -26,18 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     out = TMP / "prof"
     out.mkdir(parents=True, exist_ok=True)
-    sb = sandbox(args.customers, rate_limit=0, latency_ms=0)
-    try:
-        db = BenchDb("prof-lookup", sb, rate_limit=0)
-        db.sync(full=True)
-    finally:
-        sb.stop()
-    picked = djtool(["emails", "--count", "2000"], db.env)
-    djtool(["pad", "--items", str(args.items)], db.env)
-    emails = picked["members"] + picked["outsiders"] + [f"nobody{i}@bench.invalid" for i in range(500)]
+    db, _, _, bodies, env = prepare("prof-lookup", args.customers, args.items)
     script = db.dir / "lookup.lua"
-    wrk_script(script, [json.dumps({"email": e}) for e in emails], db.info["api_key"])
-    env = dict(db.env, BENCH_LIST_IDS=",".join(str(i) for i in db.info["list_ids"]))
+    wrk_script(script, bodies, db.info["api_key"])
     server, base = gunicorn(env, db.dir / "gunicorn.log", args.app)
     try:
         wrk(base, script, 2, connections=2)  # warm-up
