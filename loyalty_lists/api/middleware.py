@@ -9,7 +9,8 @@ none of it applies — and running it anyway was a sixth of a lookup's CPU (figu
 opener policies still apply to every response) and sends a request under ``/api/`` straight to its view,
 as Django's handler would (an exception goes to the same handling as any view's):
 
-- the Host header is checked against ``ALLOWED_HOSTS`` (``CommonMiddleware``'s doing for pages);
+- the Host header is checked against ``ALLOWED_HOSTS`` and ``Content-Length`` is set (``CommonMiddleware``'s
+  doing for pages);
 - the response gets the headers a JSON API answers with: ``Content-Security-Policy: default-src 'none';
   frame-ancestors 'none'`` and ``X-Frame-Options: DENY``, unless the view set its own.
 
@@ -45,6 +46,8 @@ class ApiMiddleware:
         response = match.func(request, *match.args, **match.kwargs)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if not response.streaming and "Content-Length" not in response:  # as CommonMiddleware does
+            response.headers["Content-Length"] = str(len(response.content))
         return response
 
     def resolve(self, path: str) -> ResolverMatch:

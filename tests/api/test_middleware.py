@@ -51,6 +51,7 @@ def test_api_answers_carry_the_json_api_headers_and_no_cookies(api, shop):
     assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs
+    assert response["Content-Length"] == str(len(response.content))  # not chunked
     assert not response.cookies
     assert "Cookie" not in response.get("Vary", "")
     for path in ("/api/v1/no-such-route", "/api/elsewhere"):
