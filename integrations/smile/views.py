@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -28,6 +29,7 @@ def _page(request, *, api_key_form=None, status=200):
     context = {
         "status": connection_status(request.merchant),
         "api_key_form": api_key_form or ApiKeyForm(),
+        "sync_minutes": settings.SYNC_INTERVAL_MINUTES,
     }
     return render(request, "smile/connection.html", context, status=status)
 

@@ -38,6 +38,7 @@ def test_it_shows_a_connected_oauth_connection(staff_client, oauth_connection):
     assert "customer:read" in body and "vip_tier:read" in body
     assert "Smile answered GET /v1/vip_tiers." in body
     assert "Reconnect with Smile" in body and "Disconnect" in body and "Check connection" in body
+    assert "Within about a second of a change in Smile (Smile's webhooks)" in body
     assert "oa2-access-1" not in body and "refresh-1" not in body
 
 
@@ -84,3 +85,12 @@ def test_the_page_leaves_room_for_the_sync_panel():
 def test_anonymous_users_are_sent_to_login(client):
     response = client.get("/integrations/smile/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_an_api_key_connection_says_changes_come_with_the_next_sync(staff_client, oauth_connection, settings):
+    """Smile delivers webhooks only to OAuth apps: the page must not promise seconds to API-key merchants."""
+    settings.SYNC_INTERVAL_MINUTES = 15
+    SmileConnection.objects.filter(pk=oauth_connection.pk).update(auth_kind="api_key", scopes="")
+    body = staff_client.get("/integrations/smile/").content.decode()
+    assert "Every 15 minutes. Smile sends webhooks only to OAuth apps" in body
+    assert "Within about a second" not in body
