@@ -110,8 +110,7 @@ def lists_with_items(
             lst = rawsql.instance(LoyaltyList, LIST_FIELDS, row[: len(LIST_FIELDS)], tz)
             membership = found[lst.pk] = Membership(lst)
         if row[_ITEM_START] is not None:  # the LEFT JOIN found an item
-            fields = rawsql.fix_datetimes(ListItem, ITEM_FIELDS, row[_ITEM_START:], tz)
-            membership.items.append(dict(zip(ITEM_FIELDS, fields, strict=True)))
+            membership.items.append(rawsql.row_as_dict(ListItem, ITEM_FIELDS, row[_ITEM_START:], tz))
     for membership in found.values():
         if len(membership.items) > 1:
             membership.items.sort(key=itemgetter("smile_customer_id"))

@@ -111,5 +111,6 @@ def _plain_attnames(model, fields: tuple[str, ...]) -> tuple[str, ...] | None:
     return attnames
 
 
-def rows_as_dicts(model, fields: tuple[str, ...], rows) -> list[dict]:
-    return [dict(zip(fields, fix_datetimes(model, fields, row), strict=True)) for row in rows]
+def row_as_dict(model, fields: tuple[str, ...], row, tz=None) -> dict:
+    """A row of ``columns(model, fields)`` as ``{field: value}``, datetimes as the ORM returns them."""
+    return dict(zip(fields, fix_datetimes(model, fields, row, tz), strict=True))
