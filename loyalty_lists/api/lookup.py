@@ -122,11 +122,13 @@ def _customers_sql() -> str:
     return (
         f"SELECT {rawsql.columns(SmileCustomer, CUSTOMER_FIELDS, 's')} FROM {table(SmileCustomer)} s"  # noqa: S608  # nosec B608
         f" WHERE s.{c(SmileCustomer, 'merchant')} = %s AND s.{c(SmileCustomer, 'email')} = %s"
+        f" AND s.{c(SmileCustomer, 'email_indexed')}"  # the partial index's condition, as the ORM writes it
     )
 
 
 def snapshot_customers(*, merchant_id: int, email: str) -> list[SmileCustomer]:
-    """The snapshot rows with this (normalised) email, by Smile id — what ``explain`` reads."""
+    """The snapshot rows with this (normalised) email as of the last publish, by Smile id — what
+    ``explain`` reads."""
     rows = rawsql.fetch(_customers_sql(), [merchant_id, email])
     tz = connection.timezone
     customers = [rawsql.instance(SmileCustomer, CUSTOMER_FIELDS, row, tz) for row in rows]

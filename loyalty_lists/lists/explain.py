@@ -69,7 +69,9 @@ def explain(*, list: LoyaltyList, email: str) -> Explanation:
         return Explanation(False, "no_email", "No email given: lists match shoppers on their email.")
     items = builtins.list(items_for_email(merchant=lst.merchant, email=normalized, lists=[lst]))
     customers = builtins.list(
-        SmileCustomer.objects.filter(merchant_id=lst.merchant_id, email=normalized).order_by("smile_id")
+        SmileCustomer.objects.filter(
+            merchant_id=lst.merchant_id, email=normalized, email_indexed=True
+        ).order_by("smile_id")
     )
     live = [c for c in customers if c.gone_at is None]
     verdicts = [(c, evaluate(lst.audience, lst.vip_tier_id, c)) for c in live]

@@ -1,8 +1,9 @@
 """Keyset ("seek") pagination for the admin pages: Next / Previous at constant cost on any page.
 
-A page is the ``limit`` rows strictly after (or before) a cursor in the total order ``(key, id)``;
-the cursor is the boundary row's ``(key, id)``, encoded opaquely for the query string. No OFFSET and
-no COUNT(*): each page is one indexed range scan (``(list, key, id)`` for list items).
+A page is the ``limit`` rows strictly after (or before) a cursor in the total order ``(key, tie)``
+(``tie``: ``id`` unless the ordering names another unique column); the cursor is the boundary row's
+``(key, tie)``, encoded opaquely for the query string. No OFFSET and no COUNT(*): each page is one
+indexed range scan (``(list, key, tie)`` for list items).
 
 A nullable key (``loyalty_member_since``) is ordered as two segments: the rows with a value, in the
 chosen direction, then the rows without one, by id — NULLs come last either way. The cursor records
@@ -33,6 +34,7 @@ class Ordering:
     descending: bool = False
     nullable: bool = False
     tag: str = ""  # cursors carry it: a cursor of another ordering is rejected
+    tie: str = "id"  # breaks ties of the key: unique within the rows paged (the NULL segment uses id)
 
     @property
     def segments(self) -> tuple[int, ...]:
@@ -53,7 +55,10 @@ class Page:
 def encode_cursor(ordering: Ordering, segment: int, value, pk: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
-    raw = json.dumps({"t": ordering.tag, "s": segment, "v": value, "id": pk}, separators=(",", ":"))
+    data = {"t": ordering.tag, "s": segment, "v": value, "id": pk}
+    if ordering.tie != "id":
+        data["k"] = ordering.tie  # ``id`` holds the tie column's value
+    raw = json.dumps(data, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -61,7 +66,12 @@ def decode_cursor(ordering: Ordering, token: str, model) -> tuple[int, object, i
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         segment, value, pk = data["s"], data["v"], data["id"]
-        if data["t"] != ordering.tag or segment not in ordering.segments or not isinstance(pk, int):
+        if (
+            data["t"] != ordering.tag
+            or data.get("k", "id") != ordering.tie
+            or segment not in ordering.segments
+            or not isinstance(pk, int)
+        ):
             raise InvalidCursor("The cursor belongs to another ordering.")
         if segment == 1:
             value = None
@@ -89,7 +99,7 @@ def _order(ordering: Ordering, segment: int, forward: bool) -> tuple[str, ...]:
     sign = "-" if desc else ""
     if segment == 1:
         return (f"{sign}id",)
-    return (f"{sign}{ordering.field}", f"{sign}id")
+    return (f"{sign}{ordering.field}", f"{sign}{ordering.tie}")
 
 
 def _beyond(ordering: Ordering, segment: int, value, pk: int, forward: bool) -> Q:
@@ -98,15 +108,17 @@ def _beyond(ordering: Ordering, segment: int, value, pk: int, forward: bool) -> 
     strict, loose = ("lt", "lte") if later else ("gt", "gte")
     if segment == 1:
         return Q(**{f"id__{strict}": pk})
-    key = ordering.field
-    # "key >= v AND (key > v OR id > pk)": the first term lets the index range-scan from v.
-    return Q(**{f"{key}__{loose}": value}) & (Q(**{f"{key}__{strict}": value}) | Q(**{f"id__{strict}": pk}))
+    key, tie = ordering.field, ordering.tie
+    # "key >= v AND (key > v OR tie > t)": the first term lets the index range-scan from v.
+    return Q(**{f"{key}__{loose}": value}) & (
+        Q(**{f"{key}__{strict}": value}) | Q(**{f"{tie}__{strict}": pk})
+    )
 
 
 def _cursor_of(ordering: Ordering, row) -> str:
     value = getattr(row, ordering.field)
     segment = 1 if (ordering.nullable and value is None) else 0
-    return encode_cursor(ordering, segment, value, row.pk)
+    return encode_cursor(ordering, segment, value, row.pk if segment == 1 else getattr(row, ordering.tie))
 
 
 def _fetch(qs, ordering, cursor, forward: bool, want: int) -> list:

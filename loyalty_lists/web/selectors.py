@@ -30,14 +30,22 @@ NULLABLE_FIELDS = {"loyalty_member_since"}
 NO_TIER = "none"
 
 
+# Ties of the email (Smile allows duplicates) are broken by the Smile customer id, which is unique in a
+# list: the page then reads the ``(list, email, smile_customer_id)`` index that lookups use too, and
+# the publish maintains one email index, not two.
+TIES = {"email": "smile_customer_id"}
+
+
 def item_ordering(sort: str) -> Ordering:
     _label, field, descending = SORTS.get(sort, SORTS[DEFAULT_SORT])
-    return Ordering(field, descending=descending, nullable=field in NULLABLE_FIELDS, tag=sort)
+    return Ordering(
+        field, descending=descending, nullable=field in NULLABLE_FIELDS, tag=sort, tie=TIES.get(field, "id")
+    )
 
 
 def email_prefix_q(prefix: str) -> Q:
     """Emails starting with ``prefix`` (emails are stored normalised). On SQLite (binary collation) the
-    equivalent range also lets the ``(list, email, id)`` index narrow the scan."""
+    equivalent range also lets the ``(list, email, smile_customer_id)`` index narrow the scan."""
     q = Q(email__startswith=prefix)
     if connection.vendor == "sqlite" and prefix and ord(prefix[-1]) < 0x10FFFF:
         q &= Q(email__gte=prefix, email__lt=prefix[:-1] + chr(ord(prefix[-1]) + 1))
@@ -129,10 +137,13 @@ def shopper_history(*, merchant, email: str, limit: int = 200) -> list[ListChang
 
 
 def shopper_customers(*, merchant, email: str) -> list[SmileCustomer]:
-    """The Smile customers with this email in the last sync's snapshot (Smile allows duplicates)."""
+    """The Smile customers with this email in the snapshot as of the last publish (Smile allows
+    duplicates; ``SmileCustomer.email_indexed``)."""
     normalized = email_normalize(email)
     if not normalized:
         return []
     return builtin_list(
-        SmileCustomer.objects.for_merchant(merchant).filter(email=normalized).order_by("smile_id")
+        SmileCustomer.objects.for_merchant(merchant)
+        .filter(email=normalized, email_indexed=True)
+        .order_by("smile_id")
     )

@@ -5,9 +5,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from loyalty_lists.api.lookup import snapshot_customers
 from loyalty_lists.lists.explain import explain
 from loyalty_lists.lists.selectors import items_for_email, last_good_sync
-from loyalty_lists.web.selectors import list_preview, shopper_history
+from loyalty_lists.lists.sync.snapshot import index_emails
+from loyalty_lists.web.selectors import list_preview, shopper_customers, shopper_history
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +114,24 @@ def test_the_list_preview_does_not_scan_the_snapshot(synced, merchant):
         assert_indexed(
             lambda a=audience, t=tier: list_preview(merchant=merchant, audience=a, vip_tier_id=t), expect={}
         )
+
+
+def test_reads_by_email_use_the_partial_email_index(synced, merchant):
+    for read in (
+        lambda: shopper_customers(merchant=merchant, email="ann@example.com"),
+        lambda: snapshot_customers(merchant_id=merchant.pk, email="ann@example.com"),
+    ):
+        (found,) = plans(read)  # one statement (the API's names the table "s")
+        sql, plan = found
+        assert "USING INDEX snapshot_email_id (merchant_id=? AND email=?)" in plan, (sql, plan)
+        assert "TEMP B-TREE" not in plan, plan
+
+
+def test_bringing_the_email_index_up_to_date_reads_only_the_pending_rows(synced, merchant):
+    with CaptureQueriesContext(connection) as ctx:
+        index_emails(merchant.pk)
+    (update,) = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("UPDATE")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {update}")
+        plan = " | ".join(row[-1] for row in cursor.fetchall())
+    assert "USING INDEX snapshot_email_pending" in plan, plan

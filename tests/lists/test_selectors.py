@@ -1,4 +1,4 @@
-"""Reads: keyset paging of list items, lookups by email, last good sync."""
+"""Reads: lookups by email, last good sync."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -30,54 +30,6 @@ def filled(merchant):
         )
     ListItem.objects.bulk_create(rows)
     return lst
-
-
-def walk(lst, sort, limit):
-    seen, cursor, pages = [], None, 0
-    while True:
-        page = selectors.list_items_page(list=lst, sort=sort, after=cursor, limit=limit)
-        seen += page.items
-        pages += 1
-        cursor = page.next_cursor
-        if cursor is None:
-            return seen, pages
-
-
-@pytest.mark.parametrize(
-    "sort",
-    ["email", "-email", "points_balance", "-points_balance", "loyalty_member_since", "-loyalty_member_since"],
-)
-@pytest.mark.parametrize("limit", [1, 4, 23, 50])
-def test_keyset_pages_visit_every_item_once_in_order(filled, sort, limit):
-    items, pages = walk(filled, sort, limit)
-    key = sort.lstrip("-")
-    descending = sort.startswith("-")
-
-    def order(item):
-        value = getattr(item, key)
-        return (value is None, value if value is not None else 0, item.pk)
-
-    expected = sorted(ListItem.objects.filter(list=filled), key=order)
-    if descending:
-        non_null = sorted(
-            [i for i in expected if getattr(i, key) is not None],
-            key=lambda i: (getattr(i, key), i.pk),
-            reverse=True,
-        )
-        nulls = sorted([i for i in expected if getattr(i, key) is None], key=lambda i: i.pk, reverse=True)
-        expected = non_null + nulls
-    assert [i.pk for i in items] == [i.pk for i in expected]
-    assert pages == max(1, -(-23 // limit))
-
-
-def test_a_cursor_of_another_sort_or_garbage_is_rejected(filled):
-    page = selectors.list_items_page(list=filled, sort="email", limit=2)
-    with pytest.raises(selectors.InvalidCursor):
-        selectors.list_items_page(list=filled, sort="points_balance", after=page.next_cursor)
-    with pytest.raises(selectors.InvalidCursor):
-        selectors.list_items_page(list=filled, sort="email", after="!!garbage!!")
-    with pytest.raises(ValueError):
-        selectors.list_items_page(list=filled, sort="smile_customer_id")
 
 
 def test_items_for_email_answers_for_every_smile_customer_in_a_documented_order(filled, merchant):

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from loyalty_lists.web.paging import InvalidCursor, Ordering, decode_cursor, encode_cursor
-from loyalty_lists.web.selectors import SORTS, list_items_page
+from loyalty_lists.web.selectors import SORTS, TIES, list_items_page
 
 from .conftest import T0, make_items, make_list
 
@@ -20,13 +20,17 @@ PAGE = 7
 @pytest.fixture
 def items(merchant):
     """53 items: points and member-since with many duplicates, some member-since NULL, emails that
-    share prefixes."""
+    share prefixes, and one email shared by seven Smile customers whose ids run against the items'."""
     lst = make_list(merchant, "Paging")
     specs = []
     for n in range(53):
+        dup = n % 8 == 0
         specs.append(
             {
-                "email": f"{'ab' if n % 3 == 0 else 'b'}{n % 10}-{n:02d}@example.com",
+                "email": "ab-dup@example.com"
+                if dup
+                else f"{'ab' if n % 3 == 0 else 'b'}{n % 10}-{n:02d}@example.com",
+                **({"smile_customer_id": 90_000 - n} if dup else {}),
                 "points_balance": (n * 7) % 5 * 100,  # only 5 distinct values
                 "loyalty_member_since": None if n % 4 == 0 else T0 + timedelta(days=n % 6),
                 "state": "candidate" if n % 5 == 0 else "member",
@@ -39,9 +43,10 @@ def items(merchant):
 
 def expected_order(all_items, sort):
     _label, field, descending = SORTS[sort]
+    tie = TIES.get(field, "id")
     with_value = [i for i in all_items if getattr(i, field) is not None]
     without = [i for i in all_items if getattr(i, field) is None]
-    with_value.sort(key=lambda i: (getattr(i, field), i.pk), reverse=descending)
+    with_value.sort(key=lambda i: (getattr(i, field), getattr(i, tie)), reverse=descending)
     without.sort(key=lambda i: i.pk, reverse=descending)
     return [i.pk for i in with_value + without]
 
@@ -99,7 +104,8 @@ def test_a_cursor_of_another_sort_or_garbage_is_rejected(items):
     page = list_items_page(list=lst, sort="email", limit=PAGE)
     with pytest.raises(InvalidCursor):
         list_items_page(list=lst, sort="-points", after=page.next_cursor, limit=PAGE)
-    for garbage in ["x", "!!!", encode_cursor(Ordering("email", tag="email"), 0, {"a": 1}, 3)]:
+    stale = encode_cursor(Ordering("email", tag="email"), 0, "b1-01@example.com", 3)  # tie by item id
+    for garbage in ["x", "!!!", encode_cursor(Ordering("email", tag="email"), 0, {"a": 1}, 3), stale]:
         with pytest.raises(InvalidCursor):
             list_items_page(list=lst, sort="email", after=garbage, limit=PAGE)
 
@@ -153,7 +159,7 @@ def _plan(sql):
 
 
 INDEX_OF = {
-    "email": "item_email",
+    "email": "item_email_customer",
     "points_balance": "item_points",
     "loyalty_member_since": "item_member_since",
 }

@@ -51,7 +51,14 @@ from ..models import ListItem, SmileCustomer, SyncRun, SyncRunList, SyncState, V
 from .fetch import PAGE_LIMIT, Chain, CursorUnsupported, walk
 from .lease import Lease, lease_claim
 from .publish import ListOutcome, publish_lists
-from .snapshot import tombstone_customers, unseen_since, upsert_customers
+from .snapshot import (
+    index_emails,
+    row_preparer,
+    tombstone_customers,
+    unseen_since,
+    upsert_customers,
+    upsert_rows,
+)
 from .sql import analyze
 from .state import seq_next, state_ensure, state_lock
 from .tiers import tier_names, tiers_apply
@@ -241,6 +248,7 @@ class _Cycle:
         known = set(VipTier.objects.filter(merchant_id=self.merchant_id).values_list("smile_id", flat=True))
         self.tier_names = {t.id: t.name for t in tiers if t.id not in known}
         self.tier_names.update(tier_names(self.merchant_id))
+        self.prepare = row_preparer(self.merchant_id, self.tier_names)  # the chain threads build the rows
         self._report(run, "tiers", len(tiers))
         if run.kind == SyncRun.Kind.FULL:
             watermark = self._full_walk(client, run, state)
@@ -250,6 +258,7 @@ class _Cycle:
                 client,
                 [Chain("all", None, updated_at_min=since)],
                 lambda rows, pos, pages: self._flush(run, rows, pages),
+                prepare=self.prepare,
             )
             watermark = run.started_at
         self._publish(run, tiers, watermark)
@@ -259,7 +268,7 @@ class _Cycle:
         with transaction.atomic():
             saved = {} if checkpoint is None else {"full_walk": checkpoint}
             seq = seq_next(self.merchant_id, **saved)  # the walk's checkpoint in the same statement
-            upsert_customers(self.merchant_id, rows, seq=seq, tier_names=self.tier_names)
+            upsert_rows(rows, seq=seq)
             SyncRun.objects.filter(pk=run.pk).update(
                 pages_fetched=F("pages_fetched") + pages, customers_fetched=F("customers_fetched") + len(rows)
             )
@@ -306,13 +315,14 @@ class _Cycle:
                 spread=spread,
                 on_split=on_split,
                 keys_taken=list(checkpoint["chains"]),
+                prepare=self.prepare,
             )
         except CursorUnsupported as exc:
             # Rows already stored stay (upserts are idempotent); the walk starts over, per state, unsplit.
             logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)
             checkpoint.update(chains=state_chains(), cursors={}, done=[], no_made_up_cursors=True)
             SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
-            walk(client, full_walk_chains(checkpoint), flush)
+            walk(client, full_walk_chains(checkpoint), flush, prepare=self.prepare)
         # Customers the walk passed before they changed (during a long walk, or between a crash and the
         # resume) come back with one delta pass over the walk's time span.
         caught_up_at = timezone.now()
@@ -321,6 +331,7 @@ class _Cycle:
             client,
             [Chain("all", None, updated_at_min=since)],
             lambda rows, pos, pages: self._flush(run, rows, pages, checkpoint=checkpoint),
+            prepare=self.prepare,
         )
         self._mark_gone(client, run, walk_started_at)
         analyze(SmileCustomer)  # the publish's plans must see the snapshot's real size
@@ -361,6 +372,7 @@ class _Cycle:
             state = state_lock(self.merchant_id)
             seq = seq_next(self.merchant_id)
             tiers_apply(self.merchant_id, tiers, now=now, seq=seq)
+            index_emails(self.merchant_id)  # reads by email move with the lists
             self._report(run, "publish")
             outcomes = publish_lists(
                 merchant_id=self.merchant_id,

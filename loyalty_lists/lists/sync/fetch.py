@@ -30,7 +30,10 @@ so the caller's checkpoint holds them from the next commit on; ``keys_taken`` ar
 checkpoint already uses (finished chains included), which a new chain must not reuse.
 
 ``flush(rows, cursors, pages)`` receives the rows, the cursor position of every chain in this flush
-(``(next_cursor, done)``) and how many pages the rows came from.
+(``(next_cursor, done)``) and how many pages the rows came from. The rows are ``(customer, seen_at)``
+pairs, or whatever ``prepare(customers, seen_at)`` makes of a page's customers (a list): the chain
+threads call it, so the writer gets rows ready to bind and its thread, the walk's critical path, does
+less (the chain threads run their Python while the writer is inside the database, without the GIL).
 """
 
 import logging
@@ -67,8 +70,13 @@ class Chain:
     stop_below: int | None = None  # ... and ends at its first customer below this id
 
 
-Rows = list[tuple[CustomerData, datetime]]
+Rows = list  # of (customer, seen_at), or of what ``prepare`` makes
 Flush = Callable[[Rows, dict[str, tuple[str | None, bool]], int], None]
+Prepare = Callable[[list[CustomerData], datetime], Rows]
+
+
+def _pairs(customers: list[CustomerData], seen_at: datetime) -> Rows:
+    return [(c, seen_at) for c in customers]
 
 
 SPLIT_MIN_PAGES = 6  # split a chain only when it has about this many pages left
@@ -83,14 +91,15 @@ def walk(
     spread: int = 0,
     on_split: Callable[[Chain, dict[str, int]], None] | None = None,
     keys_taken: Iterable[str] = (),
+    prepare: Prepare = _pairs,
 ) -> None:
     if not chains:
         return
     batch_size = batch_size or BATCH_SIZE
     if len(chains) == 1 and spread <= 1:
-        _walk_inline(client, chains[0], flush)
+        _walk_inline(client, chains[0], flush, prepare)
     else:
-        _walk_parallel(client, chains, flush, batch_size, spread, on_split, keys_taken)
+        _walk_parallel(client, chains, flush, batch_size, spread, on_split, keys_taken, prepare)
 
 
 class _Progress:
@@ -149,18 +158,24 @@ def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
         yield page
 
 
-def _walk_inline(client, chain: Chain, flush: Flush) -> None:
+def _walk_inline(client, chain: Chain, flush: Flush, prepare: Prepare) -> None:
     for page in _pages(client, chain):
-        seen_at = timezone.now()
         flush(
-            [(c, seen_at) for c in page.customers],
+            prepare(page.customers, timezone.now()),
             {chain.key: (page.next_cursor, page.next_cursor is None)},
             1,
         )
 
 
 def _walk_parallel(
-    client, chains: list[Chain], flush: Flush, batch_size: int, spread: int, on_split, keys_taken
+    client,
+    chains: list[Chain],
+    flush: Flush,
+    batch_size: int,
+    spread: int,
+    on_split,
+    keys_taken,
+    prepare: Prepare,
 ) -> None:
     arrived: queue.Queue = queue.Queue()  # at most one page per chain: chains wait for their commit
     stop = threading.Event()
@@ -174,7 +189,7 @@ def _walk_parallel(
                 if stop.is_set():
                     return
                 committed = threading.Event()
-                arrived.put((chain.key, page, timezone.now(), committed))
+                arrived.put((chain.key, page, prepare(page.customers, timezone.now()), committed))
                 while not committed.wait(0.1):
                     if stop.is_set():
                         return
@@ -235,14 +250,14 @@ def _walk_parallel(
             position: dict[str, tuple[str | None, bool]] = {}
             waiting: list[threading.Event] = []
             finished = False
-            for key, page, seen_at, committed in taken:
+            for key, page, prepared, committed in taken:
                 if page is _DONE:
                     running.pop(key, None)
                     finished = True
                 elif page is _FAILED:
-                    raise seen_at
+                    raise prepared  # the chain's exception
                 else:
-                    rows.extend((c, seen_at) for c in page.customers)
+                    rows.extend(prepared)
                     position[key] = (page.next_cursor, page.next_cursor is None)
                     waiting.append(committed)
                     progress.saw(key, page)

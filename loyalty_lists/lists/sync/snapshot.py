@@ -12,7 +12,7 @@ can never overwrite the webhook's newer data (and duplicate / out-of-order webho
   become a member; NULL while they are not a member.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import connection
@@ -21,7 +21,7 @@ from integrations.smile.types import CustomerData, email_normalize
 
 from ..membership import MEMBER
 from ..models import SmileCustomer
-from .sql import col, distinct_op, dt, dt_adapter, execute, qn, table
+from .sql import col, distinct_op, dt, dt_adapter, execute, qn, raw_execute, table
 
 COLUMNS = (
     "merchant_id",
@@ -37,6 +37,7 @@ COLUMNS = (
     "loyalty_member_since",
     "last_seen_at",
     "gone_at",
+    "email_indexed",
     "change_seq",
 )
 DATA_COLUMNS = (
@@ -52,10 +53,24 @@ DATA_COLUMNS = (
 LIST_COLUMNS = ("email", "state", "points_balance", "vip_tier_id", "vip_tier_name", "vip_tier_expires_at")
 
 
-CHUNK_ROWS = 500  # rows per INSERT statement (x 14 parameters: far below every backend's limit)
+CHUNK_ROWS = 500  # rows per INSERT statement (x 15 parameters: far below every backend's limit)
 
 
-def _upsert_sql(rows: int) -> str:
+def _upsert_sql(rows: int, placeholder: str = "%s") -> str:
+    """The statement for ``rows`` rows (a full chunk's, ~30 kB, is built once per backend)."""
+    key = (connection.vendor, rows, placeholder)
+    sql = _SQL_CACHE.get(key)
+    if sql is None:
+        sql = _build_upsert_sql(rows, placeholder)
+        if rows == CHUNK_ROWS:
+            _SQL_CACHE[key] = sql
+    return sql
+
+
+_SQL_CACHE: dict[tuple[str, int, str], str] = {}
+
+
+def _build_upsert_sql(rows: int, placeholder: str) -> str:
     t = table(SmileCustomer)
 
     def old(name):
@@ -80,25 +95,69 @@ def _upsert_sql(rows: int) -> str:
         f" ELSE NULL END)"
         f" ELSE {old('loyalty_member_since')} END",
         f"{qn('gone_at')} = CASE WHEN {newer} THEN NULL ELSE {old('gone_at')} END",
+        # a new email leaves the email index until the next publish (``index_emails``)
+        f"{qn('email_indexed')} = CASE WHEN {newer} AND {new('email')} <> {old('email')}"
+        f" THEN {new('email_indexed')} ELSE {old('email_indexed')} END",
         f"{qn('change_seq')} = CASE WHEN {newer} AND ({old('gone_at')} IS NOT NULL OR {changed})"
         f" THEN {new('change_seq')} ELSE {old('change_seq')} END",
         f"{qn('last_seen_at')} = CASE WHEN {new('last_seen_at')} > {old('last_seen_at')}"
         f" THEN {new('last_seen_at')} ELSE {old('last_seen_at')} END",
     ]
-    row = f"({', '.join(['%s'] * len(COLUMNS))})"
+    row = f"({', '.join([placeholder] * len(COLUMNS))})"
     return (
         f"INSERT INTO {t} ({', '.join(qn(c) for c in COLUMNS)}) VALUES {', '.join([row] * rows)}"  # noqa: S608  # nosec B608
         f" ON CONFLICT ({qn('merchant_id')}, {qn('smile_id')}) DO UPDATE SET {', '.join(sets)}"
     )
 
 
-_FULL_CHUNK_SQL: str | None = None
+Prepared = tuple[int, datetime, datetime, tuple]  # (smile id, updated_at, seen_at, the row but change_seq)
 
 
-def _full_chunk_sql() -> str:
-    global _FULL_CHUNK_SQL
-    _FULL_CHUNK_SQL = _upsert_sql(CHUNK_ROWS)
-    return _FULL_CHUNK_SQL
+def row_preparer(
+    merchant_id: int, tier_names: dict[int, str]
+) -> Callable[[Iterable[CustomerData], datetime], list]:
+    """``prepare(customers, seen_at)`` → the customers as upsert rows (``upsert_rows``), built ahead.
+
+    The sync's chain threads call it on each page they fetched (``fetch.walk(prepare=...)``), so the
+    writer thread, which holds the walk's critical path, only binds ready rows: this Python work then
+    runs while the writer is inside SQLite (which releases the GIL). Call ``row_preparer`` itself in the
+    writer's thread (it asks the connection how datetimes are stored). ``tier_names`` maps tier ids to
+    the names to store (the last good cycle's tier list)."""
+    adapt = dt_adapter()
+
+    def prepare(customers: Iterable[CustomerData], seen_at: datetime) -> list[Prepared]:
+        seen_db = adapt(seen_at)
+        prepared = []
+        append = prepared.append
+        for c in customers:
+            tier = c.vip_tier_id
+            created = adapt(c.created_at)
+            append(
+                (
+                    c.id,
+                    c.updated_at,
+                    seen_at,
+                    (
+                        merchant_id,
+                        c.id,
+                        email_normalize(c.email),
+                        c.state,
+                        c.points_balance,
+                        tier,
+                        None if tier is None else tier_names.get(tier),
+                        None if c.vip_tier_expires_at is None else adapt(c.vip_tier_expires_at),
+                        created,
+                        adapt(c.updated_at),
+                        created if c.state == MEMBER else None,
+                        seen_db,
+                        None,
+                        False,  # into the email index at the next publish
+                    ),
+                )
+            )
+        return prepared
+
+    return prepare
 
 
 def upsert_customers(
@@ -108,54 +167,45 @@ def upsert_customers(
     seq: int,
     tier_names: dict[int, str],
 ) -> int:
-    """Upsert ``(customer, seen_at)`` pairs; ``tier_names`` maps tier ids to the names to store (the last
-    good cycle's tier list). Multi-row statements: one round trip (and one release of the GIL) per
-    ``CHUNK_ROWS`` customers. Returns the number of customers written."""
-    newest: dict[int, tuple[CustomerData, datetime]] = {}
-    for c, seen_at in rows:  # one row per customer per statement (PostgreSQL requires it)
-        known = newest.get(c.id)
-        if known is None or (c.updated_at, seen_at) >= (known[0].updated_at, known[1]):
-            newest[c.id] = (c, seen_at)
+    """Upsert ``(customer, seen_at)`` pairs (see ``row_preparer`` for ``tier_names``). Returns the number
+    of customers written."""
+    prepare = row_preparer(merchant_id, tier_names)
+    return upsert_rows([p for c, seen_at in rows for p in prepare((c,), seen_at)], seq=seq)
+
+
+def upsert_rows(rows: Iterable[Prepared], *, seq: int) -> int:
+    """Upsert rows made by ``row_preparer``, all with change number ``seq``. Multi-row statements: one
+    round trip (and one release of the GIL) per ``CHUNK_ROWS`` customers. Returns the number of
+    customers written."""
+    newest: dict[int, Prepared] = {}
+    for row in rows:  # one row per customer per statement (PostgreSQL requires it)
+        known = newest.get(row[0])
+        if known is None or row[1:3] >= known[1:3]:  # the newest data, then the latest sighting
+            newest[row[0]] = row
     if not newest:
         return 0
-    adapt = dt_adapter()
-    seen_raw, seen_db = None, None
     params: list = []
-    extend = params.extend
-    for c, seen_at in newest.values():
-        if seen_at is not seen_raw:  # rows of one page share their time
-            seen_raw, seen_db = seen_at, adapt(seen_at)
-        tier = c.vip_tier_id
-        created = adapt(c.created_at)
-        extend(
-            (
-                merchant_id,
-                c.id,
-                email_normalize(c.email),
-                c.state,
-                c.points_balance,
-                tier,
-                None if tier is None else tier_names.get(tier),
-                None if c.vip_tier_expires_at is None else adapt(c.vip_tier_expires_at),
-                created,
-                adapt(c.updated_at),
-                created if c.state == MEMBER else None,
-                seen_db,
-                None,
-                seq,
-            )
-        )
+    extend, append = params.extend, params.append
+    for row in newest.values():
+        extend(row[3])
+        append(seq)
     width = len(COLUMNS)
-    with connection.cursor() as cursor:
+    with raw_execute() as (execute, placeholder):
         for start in range(0, len(params), CHUNK_ROWS * width):
             chunk = params[start : start + CHUNK_ROWS * width]
-            rows_in_chunk = len(chunk) // width
-            if rows_in_chunk == CHUNK_ROWS:
-                sql = _FULL_CHUNK_SQL or _full_chunk_sql()
-            else:
-                sql = _upsert_sql(rows_in_chunk)
-            cursor.execute(sql, chunk)
+            execute(_upsert_sql(len(chunk) // width, placeholder), chunk)
     return len(newest)
+
+
+def index_emails(merchant_id: int, smile_id: int | None = None) -> int:
+    """Put the rows written since the last publish (or one customer's) into the email index: one
+    statement, so the index takes them in one transaction (see ``SmileCustomer``). The publish calls
+    it, so reads by email and the lists change together. (The ORM's SQL matches the partial indexes'
+    conditions word for word, which SQLite needs to use them.)"""
+    pending = SmileCustomer.objects.filter(merchant_id=merchant_id, email_indexed=False)
+    if smile_id is not None:
+        pending = pending.filter(smile_id=smile_id)
+    return pending.update(email_indexed=True)
 
 
 def tombstone_customers(merchant_id: int, smile_ids: list[int], *, now: datetime, seq: int) -> int:

@@ -4,7 +4,9 @@ Everything here runs unchanged on SQLite (>= 3.33: ``UPDATE ... FROM``, upsert) 
 only dialect difference is the null-safe inequality operator.
 """
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -65,6 +67,28 @@ def execute(sql: str, params: list | tuple = ()) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+@contextmanager
+def raw_execute() -> Iterator[tuple[Callable[[str, list], object], str]]:
+    """``(execute, placeholder)`` for a hot statement written with the driver's own placeholder.
+
+    Django's SQLite cursor rewrites every ``%s`` of every statement into ``?`` with a regex: for the
+    snapshot upsert (7,000 parameters a statement) that was ~5 % of the writer's time in a full sync.
+    On SQLite, ``execute`` is the driver's own, and statements use ``?``; elsewhere it is Django's
+    cursor and ``%s``. Errors are Django's exceptions either way; what SQLite's path skips is the
+    DEBUG query log and ``execute_wrapper`` hooks, so use it only for bulk writes."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "sqlite":
+            yield cursor.execute, "%s"
+            return
+        raw = cursor.cursor
+
+        def execute(sql: str, params: list):
+            with connection.wrap_database_errors:
+                return sqlite3.Cursor.execute(raw, sql, params)
+
+        yield execute, "?"
 
 
 def fetch_value(sql: str, params: list | tuple = ()):

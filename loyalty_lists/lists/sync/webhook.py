@@ -21,7 +21,7 @@ from loyalty_lists.logging import correlation_id as correlation_scope
 from ..models import SyncRun, SyncRunList
 from .cycle import error_text
 from .publish import publish_customer
-from .snapshot import tombstone_customers, upsert_customers
+from .snapshot import index_emails, tombstone_customers, upsert_customers
 from .state import seq_next, state_ensure, state_lock
 from .tiers import tier_names
 
@@ -61,6 +61,7 @@ def customer_refresh(
                     upsert_customers(
                         merchant_id, [(customer, seen_at)], seq=seq, tier_names=tier_names(merchant_id)
                     )
+                    index_emails(merchant_id, smile_customer_id)
                     run.customers_fetched = 1
                 outcomes = publish_customer(
                     merchant_id=merchant_id, smile_id=smile_customer_id, run=run, now=seen_at
