@@ -74,7 +74,7 @@ def raw_execute() -> Iterator[tuple[Callable[[str, list], object], str]]:
     """``(execute, placeholder)`` for a hot statement written with the driver's own placeholder.
 
     Django's SQLite cursor rewrites every ``%s`` of every statement into ``?`` with a regex: for the
-    snapshot upsert (7,000 parameters a statement) that was ~5 % of the writer's time in a full sync.
+    snapshot upsert (7,500 parameters a statement) that was ~5 % of the writer's time in a full sync.
     On SQLite, ``execute`` is the driver's own, and statements use ``?``; elsewhere it is Django's
     cursor and ``%s``. Errors are Django's exceptions either way; what SQLite's path skips is the
     DEBUG query log and ``execute_wrapper`` hooks, so use it only for bulk writes."""
