@@ -28,7 +28,7 @@ from integrations.smile.types import email_normalize
 
 from .membership import Verdict, evaluate
 from .models import ListItem, LoyaltyList, SmileCustomer, SyncRunList
-from .selectors import items_for_email
+from .selectors import customers_for_email, items_for_email
 
 
 @dataclass
@@ -68,11 +68,7 @@ def explain(*, list: LoyaltyList, email: str) -> Explanation:
     if not normalized:
         return Explanation(False, "no_email", "No email given: lists match shoppers on their email.")
     items = builtins.list(items_for_email(merchant=lst.merchant, email=normalized, lists=[lst]))
-    customers = builtins.list(
-        SmileCustomer.objects.filter(
-            merchant_id=lst.merchant_id, email=normalized, email_indexed=True
-        ).order_by("smile_id")
-    )
+    customers = builtins.list(customers_for_email(merchant_id=lst.merchant_id, email=normalized))
     live = [c for c in customers if c.gone_at is None]
     verdicts = [(c, evaluate(lst.audience, lst.vip_tier_id, c)) for c in live]
     last_seen = max((c.last_seen_at for c in customers), default=None)

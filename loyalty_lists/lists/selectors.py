@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from integrations.smile.types import email_normalize
 
-from .models import ListChange, ListItem, LoyaltyList, SyncRun, SyncRunList, VipTier
+from .models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
 
 CYCLE_KINDS = (SyncRun.Kind.DELTA, SyncRun.Kind.FULL)
 GOOD_STATUSES = (SyncRun.Status.SUCCEEDED, SyncRun.Status.HELD)
@@ -40,6 +40,18 @@ def items_for_email(*, merchant, email: str, lists=None) -> QuerySet[ListItem]:
     # ``(list, smile_customer_id)`` index.
     # (No join to the lists: with one, SQLite drives the lookup from the list row and walks the list.)
     return items.order_by("list_id", "email", "smile_customer_id")
+
+
+def customers_for_email(*, merchant_id: int, email: str) -> QuerySet[SmileCustomer]:
+    """The snapshot's Smile customers with this (normalised) email as of the last publish, by Smile id
+    (Smile allows duplicates). Read through the partial email index: rows the walk wrote since the
+    last publish are not in it yet (``SmileCustomer.email_indexed``)."""
+    normalized = email_normalize(email)
+    if not normalized:
+        return SmileCustomer.objects.none()
+    return SmileCustomer.objects.filter(
+        merchant_id=merchant_id, email=normalized, email_indexed=True
+    ).order_by("smile_id")
 
 
 def last_good_sync(*, merchant) -> SyncRun | None:

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from integrations.smile.types import email_normalize
 from loyalty_lists.lists.membership import membership_q
 from loyalty_lists.lists.models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRunList
+from loyalty_lists.lists.selectors import customers_for_email
 
 from .paging import Ordering, Page, keyset_page
 
@@ -138,12 +139,5 @@ def shopper_history(*, merchant, email: str, limit: int = 200) -> list[ListChang
 
 def shopper_customers(*, merchant, email: str) -> list[SmileCustomer]:
     """The Smile customers with this email in the snapshot as of the last publish (Smile allows
-    duplicates; ``SmileCustomer.email_indexed``)."""
-    normalized = email_normalize(email)
-    if not normalized:
-        return []
-    return builtin_list(
-        SmileCustomer.objects.for_merchant(merchant)
-        .filter(email=normalized, email_indexed=True)
-        .order_by("smile_id")
-    )
+    duplicates)."""
+    return builtin_list(customers_for_email(merchant_id=merchant.pk, email=email))
