@@ -16,13 +16,28 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 SLUG = "bench"
 
 
-def _status(key: str) -> int:
-    """kB value of a /proc/self/status line (VmRSS, VmHWM)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
+def _status(key: str, pid: str = "self") -> int:
+    """kB value of a /proc/<pid>/status line (VmRSS, VmHWM); 0 once the process has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
+
+
+def _children() -> set[str]:
+    """Pids of this process's children (the sync's fetch helper)."""
+    pids: set[str] = set()
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as fh:
+                pids.update(fh.read().split())
+        except OSError:
+            pass
+    return pids
 
 
 def migrate() -> dict:
@@ -78,17 +93,21 @@ def sync(full: bool) -> dict:
     rss_before = _status("VmRSS")
     anon_before = _status("RssAnon")
     peak = {"anon": anon_before, "file": _status("RssFile")}
+    helpers: dict[str, int] = {}  # the fetch helper's peak RSS (its whole RSS is the sync's growth)
     done = threading.Event()
 
     def sample() -> None:  # RssAnon (Python heap, SQLite page cache) vs RssFile (mmap'd database pages)
         while not done.wait(0.05):
             peak["anon"] = max(peak["anon"], _status("RssAnon"))
             peak["file"] = max(peak["file"], _status("RssFile"))
+            for pid in _children():
+                helpers[pid] = max(helpers.get(pid, 0), _status("VmHWM", pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     phases: dict[str, float] = {}
     cpu_before = time.process_time()  # this process, all threads
+    children_before = os.times()  # the fetch helper's CPU, once it has exited
     started = time.monotonic()
 
     def progress(run, phase, detail=None) -> None:
@@ -103,6 +122,10 @@ def sync(full: bool) -> dict:
     )
     wall = time.monotonic() - started
     cpu = time.process_time() - cpu_before
+    children_after = os.times()
+    helper_cpu = (children_after.children_user - children_before.children_user) + (
+        children_after.children_system - children_before.children_system
+    )
     done.set()
     sampler.join()
     return {
@@ -116,6 +139,8 @@ def sync(full: bool) -> dict:
         "run_seconds": (run.finished_at - run.started_at).total_seconds(),
         "wall_seconds": wall,
         "cpu_seconds": cpu,
+        "helper_cpu_seconds": helper_cpu,
+        "helper_rss_peak_kb": max(helpers.values(), default=0),
         "customers_fetched": run.customers_fetched,
         "pages_fetched": run.pages_fetched,
         "items_added": run.items_added,

@@ -25,10 +25,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import httpx
+import orjson
 from django.conf import settings
 
 from loyalty_lists.logging import get_correlation_id
@@ -44,8 +46,9 @@ from .errors import (
     SmileScopeError,
     SmileUnavailable,
 )
+from .fetch_helper import FetchHelper, HelperGone, NotSent
 from .ratelimit import RateLimiter, limiter_for_token
-from .types import CustomerData, CustomerPage, VipTierData
+from .types import CustomerData, CustomerPage, PreparedPage, VipTierData
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,18 @@ class TokenProvider(Protocol):
     def get_token(self) -> str: ...
 
     def refresh_after_401(self) -> str: ...
+
+
+class _Answer(NamedTuple):
+    """What ``_get`` judges: one HTTP answer, from httpx here or from the fetch helper."""
+
+    status: int
+    target: str  # path + query string, for logs (never headers)
+    elapsed_ms: float
+    retry_after: str | None
+    content: bytes = b""
+    parsed: Any = None  # the helper's prepared page (a 2xx it could parse)
+    bad: str | None = None  # a 2xx the helper could not parse: why
 
 
 class _PerTokenLimiter:
@@ -92,6 +107,8 @@ class SmileClient:
         self._sleep = sleep
         self._random = random.Random()
         self._random_lock = threading.Lock()
+        self._helper: FetchHelper | None = None
+        self._own_transport = transport is None
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(self.timeout),
@@ -133,8 +150,13 @@ class SmileClient:
         updated_at_min: datetime | str | None = None,
         start_cursor: str | None = None,
         limit: int = 250,
-    ) -> Iterator[CustomerPage]:
-        """GET /v1/customers?include=vip_status, one page (one HTTP call) per iteration."""
+        *,
+        prepare: Callable[[list[CustomerData], datetime], list] | None = None,
+    ) -> Iterator[CustomerPage] | Iterator[PreparedPage]:
+        """GET /v1/customers?include=vip_status, one page (one HTTP call) per iteration.
+
+        With ``prepare(customers, fetched_at)`` (one row per customer, in order), pages come as
+        ``PreparedPage`` rows; inside ``offloading()`` the helper process parses and prepares them."""
         if not 1 <= limit <= 250:
             raise ValueError("limit must be between 1 and 250")
         params: dict[str, Any] = {"include": "vip_status", "limit": limit}
@@ -145,9 +167,19 @@ class SmileClient:
         cursor = start_cursor or None
         while True:
             page_params = dict(params, cursor=cursor) if cursor else params
-            page = self._get(
-                "customers", page_params, lambda body, c=cursor: parsing.parse_customer_page(body, cursor=c)
-            )
+            if prepare is None:
+                page = self._get(
+                    "customers",
+                    page_params,
+                    lambda body, c=cursor: parsing.parse_customer_page(body, cursor=c),
+                )
+            else:
+                page = self._get(
+                    "customers",
+                    page_params,
+                    lambda body, c=cursor: _prepared(parsing.parse_customer_page(body, cursor=c), prepare),
+                    offload=(cursor, prepare),
+                )
             yield page
             if page.next_cursor is None:
                 return
@@ -166,6 +198,34 @@ class SmileClient:
         """A cheap authenticated call (GET /v1/vip_tiers); raises the typed error when it fails."""
         self.list_vip_tiers()
 
+    @contextmanager
+    def offloading(self) -> Iterator[bool]:
+        """Inside, ``iter_customer_pages(prepare=...)`` pages are fetched, parsed and prepared by a
+        helper process (``fetch_helper.py``), so that work runs beside this process's GIL instead of
+        under it. ``prepare`` must then be picklable without Django (``lists/sync/rows.py``). Yields
+        whether the helper runs: not with an injected transport (tests' mocks live in this process),
+        nor when it cannot start; pages are then fetched here, as always."""
+        if not self._own_transport or self._helper is not None:
+            yield False
+            return
+        try:
+            helper = FetchHelper(str(self._http.base_url), self.timeout, dict(self._http.headers))
+        except OSError as exc:
+            self._log(logging.WARNING, "The fetch helper did not start (%s); fetching in this process", exc)
+            yield False
+            return
+        self._helper = helper
+        try:
+            yield True
+        finally:
+            self._helper = None
+            helper.close()
+
+    @property
+    def offloads(self) -> bool:
+        """Whether customer pages with ``prepare`` go to the helper process (``offloading()``)."""
+        return self._helper is not None
+
     # --- transport ------------------------------------------------------------------------------
     def _throttle(self, token: str) -> None:
         limiter = self._rate_limiter
@@ -178,20 +238,57 @@ class SmileClient:
     def _log(self, level: int, msg: str, *args) -> None:
         logger.log(level, msg, *args, extra={"correlation_id": self.correlation_id})
 
-    def _get(self, path: str, params: dict, parse: Callable[[Any], Any]) -> Any:
+    def _send(self, path: str, params: dict, headers: dict, offload) -> _Answer:
+        helper = self._helper
+        if offload is not None and helper is not None:
+            try:
+                reply = helper.get(path, params, headers, *offload)
+            except HelperGone as exc:
+                if self._helper is helper:
+                    self._helper = None
+                    self._log(logging.WARNING, "The fetch helper stopped (%s); fetching in this process", exc)
+            except NotSent as exc:
+                self._log(logging.DEBUG, "Not for the fetch helper (%s); fetching in this process", exc)
+            else:
+                kind = reply[0]
+                if kind == "timeout":
+                    raise httpx.TimeoutException("timeout in the fetch helper")
+                if kind == "transport":
+                    raise getattr(httpx, reply[1], httpx.TransportError)("in the fetch helper")
+                if kind == "page":
+                    return _Answer(*reply[1:4], None, parsed=reply[4])
+                if kind == "bad":
+                    return _Answer(*reply[1:4], None, bad=reply[4])
+                if kind == "answer":
+                    return _Answer(*reply[1:])
+                # "crash": a bug in the helper; this request is redone here, where it raises for real
+                self._log(
+                    logging.WARNING, "The fetch helper failed a request (%s); redoing it here", reply[1]
+                )
+        started = time.monotonic()
+        response = self._http.get(path, params=params, headers=headers)
+        return _Answer(
+            response.status_code,
+            _target(response),
+            (time.monotonic() - started) * 1000,
+            response.headers.get("Retry-After"),
+            response.content,
+        )
+
+    def _get(self, path: str, params: dict, parse: Callable[[Any], Any], offload=None) -> Any:
         attempt = 0
         refreshed = False
         while True:
             attempt += 1
             token = self._tokens.get_token()
             self._throttle(token)
-            started = time.monotonic()
             delay: float | None = None
             try:
-                response = self._http.get(
+                answer = self._send(
                     path,
-                    params=params,
-                    headers={"Authorization": f"Bearer {token}", "X-Request-Id": self.correlation_id},
+                    params,
+                    {"Authorization": f"Bearer {token}", "X-Request-Id": self.correlation_id},
+                    offload,
                 )
             except httpx.TimeoutException:
                 failure: SmileError = SmileUnavailable(
@@ -200,22 +297,31 @@ class SmileClient:
             except httpx.TransportError as exc:
                 failure = SmileUnavailable(f"Could not reach Smile for GET /{path} ({type(exc).__name__})")
             else:
-                elapsed_ms = (time.monotonic() - started) * 1000
-                status = response.status_code
-                target = _target(response)
+                status = answer.status
+                target = answer.target
                 self._log(
-                    logging.DEBUG, "GET %s -> %s in %.0f ms (attempt %s)", target, status, elapsed_ms, attempt
+                    logging.DEBUG,
+                    "GET %s -> %s in %.0f ms (attempt %s)",
+                    target,
+                    status,
+                    answer.elapsed_ms,
+                    attempt,
                 )
                 if 200 <= status < 300:
-                    try:
-                        return parse(response.json())
-                    except ValueError:
-                        failure = SmileBadResponse(
-                            f"Smile sent a body that is not JSON for GET /{path}", status=status
-                        )
-                    except SmileBadResponse as exc:
-                        failure = exc
-                        failure.status = status
+                    if answer.parsed is not None:
+                        return answer.parsed
+                    if answer.bad is not None:
+                        failure = SmileBadResponse(answer.bad, status=status)
+                    else:
+                        try:
+                            return parse(orjson.loads(answer.content))
+                        except ValueError:
+                            failure = SmileBadResponse(
+                                f"Smile sent a body that is not JSON for GET /{path}", status=status
+                            )
+                        except SmileBadResponse as exc:
+                            failure = exc
+                            failure.status = status
                 elif status == 401:
                     if refreshed:
                         self._auth_failed()
@@ -228,21 +334,21 @@ class SmileClient:
                     self._tokens.refresh_after_401()
                     continue
                 elif status == 429:
-                    failure = _error(SmileRateLimited, "Smile kept answering 429 Too Many Requests", response)
-                    delay = _retry_after(response)
+                    failure = _error(SmileRateLimited, "Smile kept answering 429 Too Many Requests", answer)
+                    delay = _retry_after(answer.retry_after)
                     delay = (RATE_LIMIT_RESET if delay is None else delay) + self._uniform(
                         0, RATE_LIMIT_JITTER
                     )
                 elif status >= 500:
-                    failure = _error(SmileUnavailable, "Smile is unavailable", response)
+                    failure = _error(SmileUnavailable, "Smile is unavailable", answer)
                 elif status == 403:
                     raise _error(
-                        SmileScopeError, "Smile refused access (a required scope is missing)", response
+                        SmileScopeError, "Smile refused access (a required scope is missing)", answer
                     )
                 elif status == 404:
-                    raise _error(SmileNotFound, "Not found on Smile", response)
+                    raise _error(SmileNotFound, "Not found on Smile", answer)
                 else:
-                    raise _error(SmileApiError, f"Smile rejected GET /{path}", response)
+                    raise _error(SmileApiError, f"Smile rejected GET /{path}", answer)
             if attempt >= self.max_attempts:
                 self._log(logging.WARNING, "GET /%s failed after %s attempts: %s", path, attempt, failure)
                 raise failure
@@ -273,17 +379,23 @@ def _target(response: httpx.Response) -> str:
     return url.raw_path.decode("ascii", "replace")  # path + query string; never headers
 
 
-def _error(cls: type[SmileError], default: str, response: httpx.Response) -> SmileError:
+def _prepared(page: CustomerPage, prepare) -> PreparedPage:
+    customers = page.customers
+    return PreparedPage(
+        [c.id for c in customers], prepare(customers, datetime.now(UTC)), page.cursor, page.next_cursor
+    )
+
+
+def _error(cls: type[SmileError], default: str, answer: _Answer) -> SmileError:
     try:
-        message, request_id = parsing.parse_error_body(response.json())
+        message, request_id = parsing.parse_error_body(orjson.loads(answer.content))
     except ValueError:
         message, request_id = "", None
     text = f"{default}: {message}" if message else default
-    return cls(text, status=response.status_code, request_id=request_id)
+    return cls(text, status=answer.status, request_id=request_id)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:

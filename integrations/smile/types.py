@@ -42,3 +42,16 @@ def email_normalize(email: str | None) -> str:
     if not email:
         return ""
     return email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A customers page turned into rows by the caller's ``prepare`` (``iter_customer_pages(prepare=)``).
+
+    ``ids`` are the customers' ids in Smile's order; ``rows[i]`` is what ``prepare`` made of customer
+    ``ids[i]`` (one row per customer, in order)."""
+
+    ids: list[int]
+    rows: list
+    cursor: str | None
+    next_cursor: str | None

@@ -8,6 +8,7 @@ makes the N-th page request (counting from now) raise an exception — a ``Smile
 
 import itertools
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -132,6 +133,10 @@ class FakeSmile:
     @staticmethod
     def cursor_before(customer_id: int) -> str:
         return f"id:{customer_id}"
+
+    @contextmanager
+    def offloading(self):  # pages are fetched in this process (no helper)
+        yield False
 
     def iter_customer_pages(self, *, state=None, updated_at_min=None, start_cursor=None, limit=250):
         cursor = start_cursor

@@ -31,9 +31,11 @@ checkpoint already uses (finished chains included), which a new chain must not r
 
 ``flush(rows, cursors, pages)`` receives the rows, the cursor position of every chain in this flush
 (``(next_cursor, done)``) and how many pages the rows came from. The rows are ``(customer, seen_at)``
-pairs, or whatever ``prepare(customers, seen_at)`` makes of a page's customers (a list): the chain
-threads call it, so the writer gets rows ready to bind and its thread, the walk's critical path, does
-less (the chain threads run their Python while the writer is inside the database, without the GIL).
+pairs, or whatever ``prepare(customers, seen_at)`` makes of a page's customers (one row per customer,
+in order), so the writer gets rows ready to bind and its thread, the walk's critical path, does less.
+When the client runs a fetch helper process (``client.offloads``: ``SmileClient.offloading()``), the
+helper fetches, parses and prepares each page, so none of that Python holds this process's GIL while
+the writer needs it; otherwise the chain threads do it here.
 """
 
 import logging
@@ -112,11 +114,11 @@ class _Progress:
         self.pages: dict[str, int] = {}
         self.floor: int | None = None
 
-    def saw(self, key: str, page) -> None:
+    def saw(self, key: str, page: "_Page") -> None:
         self.pages[key] = self.pages.get(key, 0) + 1
-        if page.customers:
-            self.first.setdefault(key, page.customers[0].id)
-            low = page.customers[-1].id
+        if page.ids:
+            self.first.setdefault(key, page.ids[0])
+            low = page.ids[-1]
             self.last[key] = low
             self.floor = low if self.floor is None else min(self.floor, low)
 
@@ -129,13 +131,27 @@ class _Progress:
         return (self.last[key] - bottom) * self.pages[key] / walked
 
 
-def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
+@dataclass(frozen=True, slots=True)
+class _Page:
+    ids: list[int]  # the customers' ids, in Smile's order (descending)
+    rows: Rows  # what ``prepare`` made of them
+    next_cursor: str | None
+
+
+def _pages(client, chain: Chain, prepare: Prepare, stops: dict[str, int] | None = None):
+    """The chain's pages, prepared: by the client's fetch helper when it runs one (``offloads``: the
+    helper process fetches, parses and prepares), else here, in the chain's thread."""
     start = chain.start_cursor
     made_up = start is None and chain.id_below is not None
     if made_up:
         start = client.cursor_before(chain.id_below)
+    offload = getattr(client, "offloads", False)
     pages = client.iter_customer_pages(
-        state=chain.state, updated_at_min=chain.updated_at_min, start_cursor=start, limit=PAGE_LIMIT
+        state=chain.state,
+        updated_at_min=chain.updated_at_min,
+        start_cursor=start,
+        limit=PAGE_LIMIT,
+        **({"prepare": prepare} if offload else {}),
     )
     first = True
     while True:
@@ -147,24 +163,29 @@ def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
             if made_up and first:
                 raise CursorUnsupported(f"Smile rejected a made-up cursor: {exc}") from exc
             raise
-        if first and made_up and page.customers and page.customers[0].id >= chain.id_below:
+        if offload:
+            ids, customers = page.ids, None
+            if len(page.rows) != len(ids):
+                raise ValueError("prepare must make one row per customer")
+        else:
+            customers = page.customers
+            ids = [c.id for c in customers]
+        if first and made_up and ids and ids[0] >= chain.id_below:
             raise CursorUnsupported("Smile ignored a made-up cursor (it returned ids above it)")
         first = False
         low = chain.stop_below if stops is None else stops.get(chain.key, chain.stop_below)
-        if low is not None and page.customers and page.customers[-1].id < low:
-            kept = [c for c in page.customers if c.id >= low]
-            yield replace(page, customers=kept, next_cursor=None)
+        if low is not None and ids and ids[-1] < low:  # the chain ends within this page
+            kept = sum(1 for i in ids if i >= low)
+            rows = page.rows[:kept] if customers is None else prepare(customers[:kept], timezone.now())
+            yield _Page(ids[:kept], rows, None)
             return
-        yield page
+        rows = page.rows if customers is None else prepare(customers, timezone.now())
+        yield _Page(ids, rows, page.next_cursor)
 
 
 def _walk_inline(client, chain: Chain, flush: Flush, prepare: Prepare) -> None:
-    for page in _pages(client, chain):
-        flush(
-            prepare(page.customers, timezone.now()),
-            {chain.key: (page.next_cursor, page.next_cursor is None)},
-            1,
-        )
+    for page in _pages(client, chain, prepare):
+        flush(page.rows, {chain.key: (page.next_cursor, page.next_cursor is None)}, 1)
 
 
 def _walk_parallel(
@@ -185,17 +206,17 @@ def _walk_parallel(
 
     def produce(chain: Chain) -> None:
         try:
-            for page in _pages(client, chain, stops):
+            for page in _pages(client, chain, prepare, stops):
                 if stop.is_set():
                     return
                 committed = threading.Event()
-                arrived.put((chain.key, page, prepare(page.customers, timezone.now()), committed))
+                arrived.put((chain.key, page, committed))
                 while not committed.wait(0.1):
                     if stop.is_set():
                         return
-            arrived.put((chain.key, _DONE, None, None))
+            arrived.put((chain.key, _DONE, None))
         except BaseException as exc:  # handed to the writer, which re-raises it
-            arrived.put((chain.key, _FAILED, exc, None))
+            arrived.put((chain.key, _FAILED, exc))
 
     running: dict[str, Chain] = {}
     threads: list[threading.Thread] = []
@@ -237,7 +258,7 @@ def _walk_parallel(
     try:
         while running:
             taken = [arrived.get()]
-            size = 0 if taken[0][1] in (_DONE, _FAILED) else len(taken[0][1].customers)
+            size = 0 if taken[0][1] in (_DONE, _FAILED) else len(taken[0][1].ids)
             while size < batch_size:  # group commit: everything that has arrived meanwhile
                 try:
                     item = arrived.get_nowait()
@@ -245,21 +266,21 @@ def _walk_parallel(
                     break
                 taken.append(item)
                 if item[1] not in (_DONE, _FAILED):
-                    size += len(item[1].customers)
+                    size += len(item[1].ids)
             rows: Rows = []
             position: dict[str, tuple[str | None, bool]] = {}
             waiting: list[threading.Event] = []
             finished = False
-            for key, page, prepared, committed in taken:
+            for key, page, extra in taken:  # extra: the page's commit event, or the chain's exception
                 if page is _DONE:
                     running.pop(key, None)
                     finished = True
                 elif page is _FAILED:
-                    raise prepared  # the chain's exception
+                    raise extra
                 else:
-                    rows.extend(prepared)
+                    rows.extend(page.rows)
                     position[key] = (page.next_cursor, page.next_cursor is None)
-                    waiting.append(committed)
+                    waiting.append(extra)
                     progress.saw(key, page)
             if waiting:
                 flush(rows, position, len(waiting))

@@ -12,15 +12,16 @@ can never overwrite the webhook's newer data (and duplicate / out-of-order webho
   become a member; NULL while they are not a member.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
 
-from integrations.smile.types import CustomerData, email_normalize
+from integrations.smile.types import CustomerData
 
 from ..membership import MEMBER
 from ..models import SmileCustomer
+from .rows import Prepared, RowBuilder, as_is, utc_text
 from .sql import col, distinct_op, dt, dt_adapter, execute, qn, raw_execute, table
 
 COLUMNS = (
@@ -110,54 +111,16 @@ def _build_upsert_sql(rows: int, placeholder: str) -> str:
     )
 
 
-Prepared = tuple[int, datetime, datetime, tuple]  # (smile id, updated_at, seen_at, the row but change_seq)
-
-
-def row_preparer(
-    merchant_id: int, tier_names: dict[int, str]
-) -> Callable[[Iterable[CustomerData], datetime], list]:
+def row_preparer(merchant_id: int, tier_names: dict[int, str]) -> RowBuilder:
     """``prepare(customers, seen_at)`` → the customers as upsert rows (``upsert_rows``), built ahead.
 
-    The sync's chain threads call it on each page they fetched (``fetch.walk(prepare=...)``), so the
-    writer thread, which holds the walk's critical path, only binds ready rows: this Python work then
-    runs while the writer is inside SQLite (which releases the GIL). Call ``row_preparer`` itself in the
-    writer's thread (it asks the connection how datetimes are stored). ``tier_names`` maps tier ids to
-    the names to store (the last good cycle's tier list)."""
-    adapt = dt_adapter()
-
-    def prepare(customers: Iterable[CustomerData], seen_at: datetime) -> list[Prepared]:
-        seen_db = adapt(seen_at)
-        prepared = []
-        append = prepared.append
-        for c in customers:
-            tier = c.vip_tier_id
-            created = adapt(c.created_at)
-            append(
-                (
-                    c.id,
-                    c.updated_at,
-                    seen_at,
-                    (
-                        merchant_id,
-                        c.id,
-                        email_normalize(c.email),
-                        c.state,
-                        c.points_balance,
-                        tier,
-                        None if tier is None else tier_names.get(tier),
-                        None if c.vip_tier_expires_at is None else adapt(c.vip_tier_expires_at),
-                        created,
-                        adapt(c.updated_at),
-                        created if c.state == MEMBER else None,
-                        seen_db,
-                        None,
-                        False,  # into the email index at the next publish
-                    ),
-                )
-            )
-        return prepared
-
-    return prepare
+    The sync's walk builds them where it parses the pages (``fetch.walk(prepare=...)``): in the fetch
+    helper process or in the chain threads, so the writer thread, which holds the walk's critical path,
+    only binds ready rows. Call ``row_preparer`` itself where the database connection is (it asks the
+    connection how datetimes are stored). ``tier_names`` maps tier ids to the names to store (the last
+    good cycle's tier list)."""
+    # USE_TZ is always on: SQLite stores naive UTC text, PostgreSQL's driver takes aware datetimes
+    return RowBuilder(merchant_id, tier_names, utc_text if dt_adapter() is utc_text else as_is)
 
 
 def upsert_customers(

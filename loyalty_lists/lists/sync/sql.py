@@ -7,12 +7,14 @@ only dialect difference is the null-safe inequality operator.
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.db.models.sql import Query
+
+from .rows import utc_text
 
 
 def qn(name: str) -> str:
@@ -34,19 +36,11 @@ def dt(value: datetime | None):
 
 
 def dt_adapter() -> Callable[[datetime | None], object]:
-    """``dt`` for hot loops: on SQLite, the same text as the ORM writes (``str`` of naive UTC) without
-    the per-call overhead of Django's adapter; elsewhere the driver adapts aware datetimes itself."""
+    """``dt`` for hot loops: on SQLite, the same text as the ORM writes (``rows.utc_text``) without the
+    per-call overhead of Django's adapter; elsewhere the driver adapts aware datetimes itself."""
     if connection.vendor != "sqlite" or not settings.USE_TZ:
         return dt
-
-    def adapt(value: datetime | None):
-        if value is None:
-            return None
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.isoformat(" ")[:-6]  # str() of the naive UTC value, without building it
-
-    return adapt
+    return utc_text
 
 
 def distinct_op() -> str:
