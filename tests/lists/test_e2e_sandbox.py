@@ -425,6 +425,7 @@ def test_a_full_walk_through_the_fetch_helper_stores_what_a_walk_in_process_stor
 ):
     from integrations.smile import fetch_helper
     from loyalty_lists.lists.models import SmileCustomer
+    from loyalty_lists.lists.sync.snapshot import DATA_COLUMNS
 
     sent = collections.Counter()
     real_get = fetch_helper.FetchHelper.get
@@ -442,18 +443,7 @@ def test_a_full_walk_through_the_fetch_helper_stores_what_a_walk_in_process_stor
         run = services.sync_cycle_run(merchant_id=merchant.pk, kind="full")
         assert run.status == "succeeded", run.error_message
         snapshots[helper] = sorted(
-            SmileCustomer.objects.filter(merchant=merchant).values_list(
-                "smile_id",
-                "email",
-                "state",
-                "points_balance",
-                "vip_tier_id",
-                "vip_tier_name",
-                "vip_tier_expires_at",
-                "smile_created_at",
-                "smile_updated_at",
-                "gone_at",
-            )
+            SmileCustomer.objects.filter(merchant=merchant).values_list("smile_id", *DATA_COLUMNS, "gone_at")
         )
         if helper:
             assert sent["pages"] >= CUSTOMERS // fetch.PAGE_LIMIT, "the full walk's pages went to the helper"

@@ -22,20 +22,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after "pid (comm)": state ppid pgrp session ...; None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def session_members(sid: int) -> list[int]:
     """Pids still alive in a session, whatever their process group (from /proc, zombies excluded)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp session ...
-        if int(fields[3]) == sid and fields[0] != "Z":
+        fields = stat(entry.name)
+        if fields is not None and int(fields[3]) == sid and fields[0] != "Z":
             pids.append(int(entry.name))
     return pids
+
+
+def fetch_helpers(parent: int | None = None) -> dict[int, int]:
+    """Fetch helper processes (``integrations.smile.fetch_helper``), alive: pid -> parent pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = stat(entry.name)
+        try:
+            helper = b"integrations.smile.fetch_helper" in (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if helper and fields is not None and fields[0] != "Z" and parent in (None, int(fields[1])):
+            found[int(entry.name)] = int(fields[1])
+    return found
 
 
 def accept_queue(port: int) -> int:

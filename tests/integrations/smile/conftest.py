@@ -255,3 +255,17 @@ def max_in_any_window(times, window=1.0):
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+@pytest.fixture(scope="module")
+def token(smile_sandbox):
+    """An access token of the module's sandbox (the whole OAuth flow, consent approved)."""
+    return smile_sandbox.issue_token()["access_token"]
+
+
+@pytest.fixture
+def sandbox(smile_sandbox):
+    """The module's sandbox with no faults before or after the test (also releases hanging requests)."""
+    smile_sandbox.clear_faults()
+    yield smile_sandbox
+    smile_sandbox.clear_faults()

@@ -25,18 +25,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 BUILDER = RowBuilder(7, {}, utc_text)
 
 
-@pytest.fixture(scope="module")
-def token(smile_sandbox):
-    return smile_sandbox.issue_token()["access_token"]
-
-
-@pytest.fixture
-def sandbox(smile_sandbox):
-    smile_sandbox.clear_faults()
-    yield smile_sandbox
-    smile_sandbox.clear_faults()
-
-
 def make_client(sandbox, token, **kwargs):
     kwargs.setdefault("max_attempts", 4)
     kwargs.setdefault("timeout", 2.0)
