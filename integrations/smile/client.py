@@ -167,19 +167,14 @@ class SmileClient:
         cursor = start_cursor or None
         while True:
             page_params = dict(params, cursor=cursor) if cursor else params
-            if prepare is None:
-                page = self._get(
-                    "customers",
-                    page_params,
-                    lambda body, c=cursor: parsing.parse_customer_page(body, cursor=c),
-                )
-            else:
-                page = self._get(
-                    "customers",
-                    page_params,
-                    lambda body, c=cursor: _prepared(parsing.parse_customer_page(body, cursor=c), prepare),
-                    offload=(cursor, prepare),
-                )
+
+            def parse(body, c=cursor):
+                page = parsing.parse_customer_page(body, cursor=c)
+                return page if prepare is None else _prepared(page, prepare)
+
+            page = self._get(
+                "customers", page_params, parse, offload=None if prepare is None else (cursor, prepare)
+            )
             yield page
             if page.next_cursor is None:
                 return
@@ -314,11 +309,7 @@ class SmileClient:
                         failure = SmileBadResponse(answer.bad, status=status)
                     else:
                         try:
-                            return parse(orjson.loads(answer.content))
-                        except ValueError:
-                            failure = SmileBadResponse(
-                                f"Smile sent a body that is not JSON for GET /{path}", status=status
-                            )
+                            return parse(parsing.parse_json(answer.content, path))
                         except SmileBadResponse as exc:
                             failure = exc
                             failure.status = status

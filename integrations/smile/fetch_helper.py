@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import orjson
 
 from . import parsing
 from .errors import SmileBadResponse
@@ -87,11 +86,7 @@ def _answer(http: httpx.Client, path: str, params: dict, headers: dict, cursor, 
     if not 200 <= status < 300:
         return ("answer", status, target, elapsed_ms, response.headers.get("Retry-After"), response.content)
     try:
-        body = orjson.loads(response.content)
-    except ValueError:
-        return ("bad", status, target, elapsed_ms, f"Smile sent a body that is not JSON for GET /{path}")
-    try:
-        page = parsing.parse_customer_page(body, cursor=cursor)
+        page = parsing.parse_customer_page(parsing.parse_json(response.content, path), cursor=cursor)
     except SmileBadResponse as exc:
         return ("bad", status, target, elapsed_ms, exc.message)
     rows = prepare(page.customers, datetime.now(UTC))
