@@ -18,7 +18,7 @@ class VipTierData:
 @dataclass(frozen=True, slots=True)
 class CustomerData:
     id: int
-    email: str | None  # as Smile sent it (may be None or ""); normalise with email_normalize()
+    email: str | None  # as Smile sent it (may be None or ""); the lists domain normalises it
     state: str  # "member" | "candidate" | "disabled"
     points_balance: int
     vip_tier_id: int | None  # from vip_status.vip_tier_id (falls back to deprecated top-level field)
@@ -32,16 +32,6 @@ class CustomerPage:
     customers: list[CustomerData]
     cursor: str | None  # the cursor that fetched this page (None for the first page)
     next_cursor: str | None  # None when this was the last page ("" from Smile is normalised to None)
-
-
-def email_normalize(email: str | None) -> str:
-    """The one rule for comparing emails everywhere (sync, API, pages): trimmed, case-folded.
-
-    Returns "" for a missing email; callers treat "" as "no email" (never in any list).
-    """
-    if not email:
-        return ""
-    return email.strip().lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from integrations.smile.types import email_normalize
+from loyalty_lists.lists.membership import email_normalize
 
 INT64_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=INT64_MAX)]

@@ -24,7 +24,7 @@ import builtins
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from integrations.smile.types import email_normalize
+from loyalty_lists.lists.membership import email_normalize
 
 from .membership import Verdict, evaluate
 from .models import ListItem, LoyaltyList, SmileCustomer, SyncRunList

@@ -19,9 +19,9 @@ Two forms of the same rules, tested to agree (``tests/lists/test_membership.py``
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db.models import Q
-
-from integrations.smile.types import email_normalize
 
 from .models import Audience, CustomerState
 
@@ -33,6 +33,32 @@ _STATES_BY_AUDIENCE = {
     Audience.ALL_MEMBERS: (MEMBER,),
     Audience.MEMBERS_AND_CANDIDATES: (MEMBER, CANDIDATE),
 }
+
+
+_email_validator = EmailValidator()
+
+
+def email_normalize(email: str | None) -> str:
+    """The one rule for comparing emails everywhere (sync, API, pages): trimmed, case-folded.
+
+    Returns "" for a missing email; callers treat "" as "no email" (never in any list).
+    """
+    if not email:
+        return ""
+    return email.strip().lower()
+
+
+def email_valid(email: str | None) -> bool:
+    """The one rule for an email a person or a workflow asks about (pages and API): after
+    ``email_normalize``, an address Django's ``EmailValidator`` accepts."""
+    normalized = email_normalize(email)
+    if not normalized:
+        return False
+    try:
+        _email_validator(normalized)
+    except ValidationError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

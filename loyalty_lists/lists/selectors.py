@@ -4,7 +4,7 @@
 
 from django.db.models import QuerySet
 
-from integrations.smile.types import email_normalize
+from loyalty_lists.lists.membership import email_normalize
 
 from .models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
 

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from integrations.smile.types import email_normalize
-from loyalty_lists.lists.membership import membership_q
+from loyalty_lists.lists.membership import email_normalize, membership_q
 from loyalty_lists.lists.models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRunList
 from loyalty_lists.lists.selectors import customers_for_email
 

@@ -17,9 +17,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import integrations.smile.client as client_module
 from integrations.smile.services import connection_api_key_connect
-from integrations.smile.types import CustomerData, email_normalize
+from integrations.smile.types import CustomerData
 from loyalty_lists.lists import services
-from loyalty_lists.lists.membership import is_member
+from loyalty_lists.lists.membership import email_normalize, is_member
 from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncLease, SyncRun, VipTier
 from loyalty_lists.lists.sync import cycle, fetch
 from loyalty_lists.merchants.models import Merchant

@@ -88,7 +88,7 @@ RULES = [(ALL, None), (BOTH, None), (TIER, GOLD), (TIER, SILVER)]
 
 
 def test_the_sql_rule_agrees_with_the_python_rule_on_every_combination(db, merchant):
-    from integrations.smile.types import email_normalize
+    from loyalty_lists.lists.membership import email_normalize
 
     combos = [(e, s, t) for e in EMAILS for s in STATES for t in TIERS]
     customers = [customer(email=e, state=s, tier=t, cid=n) for n, (e, s, t) in enumerate(combos, start=1)]

@@ -10,8 +10,8 @@ snapshot of everything published, to prove a failed or crashed cycle changed not
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from integrations.smile.types import CustomerData, email_normalize
-from loyalty_lists.lists.membership import is_member
+from integrations.smile.types import CustomerData
+from loyalty_lists.lists.membership import email_normalize, is_member
 from loyalty_lists.lists.models import ListItem, LoyaltyList
 
 

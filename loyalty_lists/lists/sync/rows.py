@@ -9,9 +9,14 @@ for the current database; ``snapshot.upsert_rows`` writes the rows.
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from integrations.smile.types import CustomerData, email_normalize
+from integrations.smile.types import CustomerData
 
 MEMBER = "member"  # CustomerState.MEMBER (checked by the tests: this module cannot import models)
+
+
+def email_normalize(email: str | None) -> str:  # membership.email_normalize, without Django (fetch helper)
+    return email.strip().lower() if email else ""
+
 
 Prepared = tuple[int, datetime, datetime, tuple]  # (smile id, updated_at, seen_at, the row but change_seq)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from integrations.smile.types import email_normalize
 from loyalty_lists.lists.explain import Explanation, explain
+from loyalty_lists.lists.membership import email_normalize
 from loyalty_lists.lists.models import ListItem, LoyaltyList, VipTier
 from loyalty_lists.lists.selectors import items_for_email, lists_for_merchant
 
