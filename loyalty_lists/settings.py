@@ -267,8 +267,6 @@ SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = env.int("SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS", d
 SYNC_LEASE_TTL_SECONDS = env.int("SYNC_LEASE_TTL_SECONDS", default=300)
 # A full walk of a known program runs this many id-range cursor chains in parallel (1: one per state).
 SYNC_FULL_WALK_CHAINS = env.int("SYNC_FULL_WALK_CHAINS", default=4)
-# A full walk fetches, parses and prepares its pages in a helper process (integrations/smile/fetch_helper.py).
-SYNC_FETCH_HELPER = env.bool("SYNC_FETCH_HELPER", default=True)
 
 # --- API ------------------------------------------------------------------------------------------
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")

@@ -25,9 +25,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -46,9 +45,8 @@ from .errors import (
     SmileScopeError,
     SmileUnavailable,
 )
-from .fetch_helper import FetchHelper, HelperGone, NotSent
 from .ratelimit import RateLimiter, limiter_for_token
-from .types import CustomerData, CustomerPage, PreparedPage, VipTierData
+from .types import CustomerData, CustomerPage, VipTierData
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +62,6 @@ class TokenProvider(Protocol):
     def get_token(self) -> str: ...
 
     def refresh_after_401(self) -> str: ...
-
-
-class _Answer(NamedTuple):
-    """What ``_get`` judges: one HTTP answer, from httpx here or from the fetch helper."""
-
-    status: int
-    target: str  # path + query string, for logs (never headers)
-    elapsed_ms: float
-    retry_after: str | None
-    content: bytes = b""
-    parsed: Any = None  # the helper's prepared page (a 2xx it could parse)
-    bad: str | None = None  # a 2xx the helper could not parse: why
 
 
 class _PerTokenLimiter:
@@ -107,8 +93,6 @@ class SmileClient:
         self._sleep = sleep
         self._random = random.Random()
         self._random_lock = threading.Lock()
-        self._helper: FetchHelper | None = None
-        self._own_transport = transport is None
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(self.timeout),
@@ -150,13 +134,8 @@ class SmileClient:
         updated_at_min: datetime | str | None = None,
         start_cursor: str | None = None,
         limit: int = 250,
-        *,
-        prepare: Callable[[list[CustomerData], datetime], list] | None = None,
-    ) -> Iterator[CustomerPage] | Iterator[PreparedPage]:
-        """GET /v1/customers?include=vip_status, one page (one HTTP call) per iteration.
-
-        With ``prepare(customers, fetched_at)`` (one row per customer, in order), pages come as
-        ``PreparedPage`` rows; inside ``offloading()`` the helper process parses and prepares them."""
+    ) -> Iterator[CustomerPage]:
+        """GET /v1/customers?include=vip_status, one page (one HTTP call) per iteration."""
         if not 1 <= limit <= 250:
             raise ValueError("limit must be between 1 and 250")
         params: dict[str, Any] = {"include": "vip_status", "limit": limit}
@@ -167,13 +146,8 @@ class SmileClient:
         cursor = start_cursor or None
         while True:
             page_params = dict(params, cursor=cursor) if cursor else params
-
-            def parse(body, c=cursor):
-                page = parsing.parse_customer_page(body, cursor=c)
-                return page if prepare is None else _prepared(page, prepare)
-
             page = self._get(
-                "customers", page_params, parse, offload=None if prepare is None else (cursor, prepare)
+                "customers", page_params, lambda body, c=cursor: parsing.parse_customer_page(body, cursor=c)
             )
             yield page
             if page.next_cursor is None:
@@ -193,34 +167,6 @@ class SmileClient:
         """A cheap authenticated call (GET /v1/vip_tiers); raises the typed error when it fails."""
         self.list_vip_tiers()
 
-    @contextmanager
-    def offloading(self) -> Iterator[bool]:
-        """Inside, ``iter_customer_pages(prepare=...)`` pages are fetched, parsed and prepared by a
-        helper process (``fetch_helper.py``), so that work runs beside this process's GIL instead of
-        under it. ``prepare`` must then be picklable without Django (``lists/sync/rows.py``). Yields
-        whether the helper runs: not with an injected transport (tests' mocks live in this process),
-        nor when it cannot start; pages are then fetched here, as always."""
-        if not self._own_transport or self._helper is not None:
-            yield False
-            return
-        try:
-            helper = FetchHelper(str(self._http.base_url), self.timeout, dict(self._http.headers))
-        except OSError as exc:
-            self._log(logging.WARNING, "The fetch helper did not start (%s); fetching in this process", exc)
-            yield False
-            return
-        self._helper = helper
-        try:
-            yield True
-        finally:
-            self._helper = None
-            helper.close()
-
-    @property
-    def offloads(self) -> bool:
-        """Whether customer pages with ``prepare`` go to the helper process (``offloading()``)."""
-        return self._helper is not None
-
     # --- transport ------------------------------------------------------------------------------
     def _throttle(self, token: str) -> None:
         limiter = self._rate_limiter
@@ -233,44 +179,7 @@ class SmileClient:
     def _log(self, level: int, msg: str, *args) -> None:
         logger.log(level, msg, *args, extra={"correlation_id": self.correlation_id})
 
-    def _send(self, path: str, params: dict, headers: dict, offload) -> _Answer:
-        helper = self._helper
-        if offload is not None and helper is not None:
-            try:
-                reply = helper.get(path, params, headers, *offload)
-            except HelperGone as exc:
-                if self._helper is helper:
-                    self._helper = None
-                    self._log(logging.WARNING, "The fetch helper stopped (%s); fetching in this process", exc)
-            except NotSent as exc:
-                self._log(logging.DEBUG, "Not for the fetch helper (%s); fetching in this process", exc)
-            else:
-                kind = reply[0]
-                if kind == "timeout":
-                    raise httpx.TimeoutException("timeout in the fetch helper")
-                if kind == "transport":
-                    raise getattr(httpx, reply[1], httpx.TransportError)("in the fetch helper")
-                if kind == "page":
-                    return _Answer(*reply[1:4], None, parsed=reply[4])
-                if kind == "bad":
-                    return _Answer(*reply[1:4], None, bad=reply[4])
-                if kind == "answer":
-                    return _Answer(*reply[1:])
-                # "crash": a bug in the helper; this request is redone here, where it raises for real
-                self._log(
-                    logging.WARNING, "The fetch helper failed a request (%s); redoing it here", reply[1]
-                )
-        started = time.monotonic()
-        response = self._http.get(path, params=params, headers=headers)
-        return _Answer(
-            response.status_code,
-            _target(response),
-            (time.monotonic() - started) * 1000,
-            response.headers.get("Retry-After"),
-            response.content,
-        )
-
-    def _get(self, path: str, params: dict, parse: Callable[[Any], Any], offload=None) -> Any:
+    def _get(self, path: str, params: dict, parse: Callable[[Any], Any]) -> Any:
         attempt = 0
         refreshed = False
         while True:
@@ -278,12 +187,12 @@ class SmileClient:
             token = self._tokens.get_token()
             self._throttle(token)
             delay: float | None = None
+            started = time.monotonic()
             try:
-                answer = self._send(
+                response = self._http.get(
                     path,
-                    params,
-                    {"Authorization": f"Bearer {token}", "X-Request-Id": self.correlation_id},
-                    offload,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}", "X-Request-Id": self.correlation_id},
                 )
             except httpx.TimeoutException:
                 failure: SmileError = SmileUnavailable(
@@ -292,27 +201,22 @@ class SmileClient:
             except httpx.TransportError as exc:
                 failure = SmileUnavailable(f"Could not reach Smile for GET /{path} ({type(exc).__name__})")
             else:
-                status = answer.status
-                target = answer.target
+                status = response.status_code
+                target = _target(response)
                 self._log(
                     logging.DEBUG,
                     "GET %s -> %s in %.0f ms (attempt %s)",
                     target,
                     status,
-                    answer.elapsed_ms,
+                    (time.monotonic() - started) * 1000,
                     attempt,
                 )
                 if 200 <= status < 300:
-                    if answer.parsed is not None:
-                        return answer.parsed
-                    if answer.bad is not None:
-                        failure = SmileBadResponse(answer.bad, status=status)
-                    else:
-                        try:
-                            return parse(parsing.parse_json(answer.content, path))
-                        except SmileBadResponse as exc:
-                            failure = exc
-                            failure.status = status
+                    try:
+                        return parse(parsing.parse_json(response.content, path))
+                    except SmileBadResponse as exc:
+                        failure = exc
+                        failure.status = status
                 elif status == 401:
                     if refreshed:
                         self._auth_failed()
@@ -325,21 +229,21 @@ class SmileClient:
                     self._tokens.refresh_after_401()
                     continue
                 elif status == 429:
-                    failure = _error(SmileRateLimited, "Smile kept answering 429 Too Many Requests", answer)
-                    delay = _retry_after(answer.retry_after)
+                    failure = _error(SmileRateLimited, "Smile kept answering 429 Too Many Requests", response)
+                    delay = _retry_after(response.headers.get("Retry-After"))
                     delay = (RATE_LIMIT_RESET if delay is None else delay) + self._uniform(
                         0, RATE_LIMIT_JITTER
                     )
                 elif status >= 500:
-                    failure = _error(SmileUnavailable, "Smile is unavailable", answer)
+                    failure = _error(SmileUnavailable, "Smile is unavailable", response)
                 elif status == 403:
                     raise _error(
-                        SmileScopeError, "Smile refused access (a required scope is missing)", answer
+                        SmileScopeError, "Smile refused access (a required scope is missing)", response
                     )
                 elif status == 404:
-                    raise _error(SmileNotFound, "Not found on Smile", answer)
+                    raise _error(SmileNotFound, "Not found on Smile", response)
                 else:
-                    raise _error(SmileApiError, f"Smile rejected GET /{path}", answer)
+                    raise _error(SmileApiError, f"Smile rejected GET /{path}", response)
             if attempt >= self.max_attempts:
                 self._log(logging.WARNING, "GET /%s failed after %s attempts: %s", path, attempt, failure)
                 raise failure
@@ -370,20 +274,13 @@ def _target(response: httpx.Response) -> str:
     return url.raw_path.decode("ascii", "replace")  # path + query string; never headers
 
 
-def _prepared(page: CustomerPage, prepare) -> PreparedPage:
-    customers = page.customers
-    return PreparedPage(
-        [c.id for c in customers], prepare(customers, datetime.now(UTC)), page.cursor, page.next_cursor
-    )
-
-
-def _error(cls: type[SmileError], default: str, answer: _Answer) -> SmileError:
+def _error(cls: type[SmileError], default: str, response: httpx.Response) -> SmileError:
     try:
-        message, request_id = parsing.parse_error_body(orjson.loads(answer.content))
+        message, request_id = parsing.parse_error_body(orjson.loads(response.content))
     except ValueError:
         message, request_id = "", None
     text = f"{default}: {message}" if message else default
-    return cls(text, status=answer.status, request_id=request_id)
+    return cls(text, status=response.status_code, request_id=request_id)
 
 
 def _retry_after(value: str | None) -> float | None:

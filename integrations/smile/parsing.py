@@ -1,4 +1,4 @@
-"""Strict parsing of Smile response bodies into ``types.py`` objects (``client.py`` and ``fetch_helper.py``).
+"""Strict parsing of Smile response bodies into ``types.py`` objects (``client.py``).
 
 Anything that is not the documented shape raises ``SmileBadResponse``; nothing half-parsed escapes.
 """

@@ -32,16 +32,3 @@ class CustomerPage:
     customers: list[CustomerData]
     cursor: str | None  # the cursor that fetched this page (None for the first page)
     next_cursor: str | None  # None when this was the last page ("" from Smile is normalised to None)
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedPage:
-    """A customers page turned into rows by the caller's ``prepare`` (``iter_customer_pages(prepare=)``).
-
-    ``ids`` are the customers' ids in Smile's order; ``rows[i]`` is what ``prepare`` made of customer
-    ``ids[i]`` (one row per customer, in order)."""
-
-    ids: list[int]
-    rows: list
-    cursor: str | None
-    next_cursor: str | None

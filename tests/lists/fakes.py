@@ -8,7 +8,6 @@ makes the N-th page request (counting from now) raise an exception — a ``Smile
 
 import itertools
 import threading
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -133,10 +132,6 @@ class FakeSmile:
     @staticmethod
     def cursor_before(customer_id: int) -> str:
         return f"id:{customer_id}"
-
-    @contextmanager
-    def offloading(self):  # pages are fetched in this process (no helper)
-        yield False
 
     def iter_customer_pages(self, *, state=None, updated_at_min=None, start_cursor=None, limit=250):
         cursor = start_cursor

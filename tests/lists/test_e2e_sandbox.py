@@ -360,13 +360,6 @@ class CrashAfter:
     def list_vip_tiers(self):
         return self.client.list_vip_tiers()
 
-    def offloading(self):  # the real fetch helper: the crash comes while it holds pages in flight
-        return self.client.offloading()
-
-    @property
-    def offloads(self):
-        return self.client.offloads
-
     def get_customer(self, cid):
         return self.client.get_customer(cid)
 
@@ -417,36 +410,3 @@ def test_deleting_a_tier_makes_its_list_stale_and_re_creating_it_recovers_the_li
     assert (tier_list.is_stale, tier_list.stale_reason, tier_list.vip_tier_id) == (False, "", recreated["id"])
     assert _item_keys(tier_list) == {members[0]}
     assert ListItem.objects.get(list=tier_list).vip_tier_name == gold["name"]
-
-
-@pytest.mark.django_db
-def test_a_full_walk_through_the_fetch_helper_stores_what_a_walk_in_process_stores(
-    sandbox_connected, monkeypatch, settings
-):
-    from integrations.smile import fetch_helper
-    from loyalty_lists.lists.models import SmileCustomer
-    from loyalty_lists.lists.sync.snapshot import DATA_COLUMNS
-
-    sent = collections.Counter()
-    real_get = fetch_helper.FetchHelper.get
-
-    def counting_get(self, *args):
-        sent["pages"] += 1
-        return real_get(self, *args)
-
-    monkeypatch.setattr(fetch_helper.FetchHelper, "get", counting_get)
-    snapshots = {}
-    for helper in (True, False):
-        settings.SYNC_FETCH_HELPER = helper
-        merchant = connect(sandbox_connected, f"helper-{helper}")
-        LoyaltyList.objects.create(merchant=merchant, name="All", audience="all_members")
-        run = services.sync_cycle_run(merchant_id=merchant.pk, kind="full")
-        assert run.status == "succeeded", run.error_message
-        snapshots[helper] = sorted(
-            SmileCustomer.objects.filter(merchant=merchant).values_list("smile_id", *DATA_COLUMNS, "gone_at")
-        )
-        if helper:
-            assert sent["pages"] >= CUSTOMERS // fetch.PAGE_LIMIT, "the full walk's pages went to the helper"
-            through_helper = sent["pages"]
-    assert sent["pages"] == through_helper, "SYNC_FETCH_HELPER=False fetches in the sync's process"
-    assert len(snapshots[True]) == CUSTOMERS and snapshots[True] == snapshots[False]

@@ -2,7 +2,6 @@
 chains, and the commit-before-next-page rule that bounds what a crash refetches."""
 
 import logging
-import threading
 from collections import Counter
 
 import pytest
@@ -241,34 +240,3 @@ def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
     assert splits and splits[0] == "member.2", splits
     assert seen == set(smile.customers)
 
-
-def test_the_chain_threads_prepare_the_rows_and_the_writer_gets_them_as_made():
-    smile = FakeSmile()
-    for n in range(1200):
-        smile.add(email=f"p{n}@example.com", state="candidate" if n % 3 else "member")
-    prepared_in, flushed = set(), []
-
-    def prepare(customers, seen_at):
-        prepared_in.add(threading.current_thread().name)
-        return [("row", c.id, seen_at) for c in customers]
-
-    def flush(rows, position, pages):
-        flushed.extend(rows)
-
-    fetch.walk(smile, [fetch.Chain(s, s) for s in ("member", "candidate")], flush, prepare=prepare)
-
-    assert threading.main_thread().name not in prepared_in
-    assert all(name.startswith("smile-chain-") for name in prepared_in), prepared_in
-    assert sorted(r[1] for r in flushed) == sorted(smile.customers)
-    assert all(r[0] == "row" for r in flushed)
-
-
-def test_a_failing_prepare_fails_the_walk_with_its_own_error():
-    smile = FakeSmile()
-    smile.add_many(600)
-
-    def prepare(customers, seen_at):
-        raise ValueError("cannot prepare")
-
-    with pytest.raises(ValueError, match="cannot prepare"):
-        fetch.walk(smile, [fetch.Chain("a"), fetch.Chain("b")], lambda *a: None, prepare=prepare)

@@ -4,8 +4,7 @@ last publish, like the lists."""
 
 from datetime import timedelta
 
-import pytest
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.smile.types import CustomerData
@@ -13,7 +12,7 @@ from loyalty_lists.api.lookup import snapshot_customers
 from loyalty_lists.lists import services
 from loyalty_lists.lists.explain import explain
 from loyalty_lists.lists.models import SmileCustomer
-from loyalty_lists.lists.sync.snapshot import index_emails, row_preparer, upsert_customers, upsert_rows
+from loyalty_lists.lists.sync.snapshot import index_emails, upsert_customers
 from loyalty_lists.web.selectors import shopper_customers
 
 T0 = timezone.now().replace(microsecond=0) - timedelta(days=1)
@@ -118,15 +117,3 @@ def test_a_cycle_and_a_webhook_refresh_leave_every_row_in_the_index(merchant, sm
     assert found(merchant, "ann.new@example.com") == [ann]
     assert found(merchant, "ann@example.com") == []
     assert not SmileCustomer.objects.filter(email_indexed=False).exists()
-
-
-def test_a_database_error_on_the_fast_upsert_path_is_djangos(merchant):
-    prepare = row_preparer(merchant.pk, {})
-    (row,) = prepare([customer(7)], timezone.now())
-    values = list(row[3])
-    values[3] = None  # state is NOT NULL
-    broken = (*row[:3], tuple(values))
-
-    with pytest.raises(IntegrityError), transaction.atomic():
-        upsert_rows([broken], seq=1)
-    assert not SmileCustomer.objects.exists()

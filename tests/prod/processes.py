@@ -42,22 +42,6 @@ def session_members(sid: int) -> list[int]:
     return pids
 
 
-def fetch_helpers(parent: int | None = None) -> dict[int, int]:
-    """Fetch helper processes (``integrations.smile.fetch_helper``), alive: pid -> parent pid."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = stat(entry.name)
-        try:
-            helper = b"integrations.smile.fetch_helper" in (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if helper and fields is not None and fields[0] != "Z" and parent in (None, int(fields[1])):
-            found[int(entry.name)] = int(fields[1])
-    return found
-
-
 def accept_queue(port: int) -> int:
     """Connections waiting for accept() on a listening 127.0.0.1 TCP port (from /proc/net/tcp)."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:

@@ -36,7 +36,7 @@ from tests.integrations.smile.conftest import (
     max_in_any_window,
     point_settings_at,
 )
-from tests.prod.processes import PYTHON, fetch_helpers, session_members, wait_until
+from tests.prod.processes import PYTHON, session_members, wait_until
 from tests.support.ground_truth import GroundTruth, published
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -230,10 +230,8 @@ def pids_talking_to(port: int, candidates: list[int]) -> list[int]:
 
 
 def fetching_workers(port: int, candidates: list[int]) -> list[int]:
-    """The workers fetching from Smile: a fetch helper process fetches for the worker that started it,
-    so it stands for its parent."""
-    helpers = fetch_helpers()
-    return sorted({helpers.get(pid, pid) for pid in pids_talking_to(port, candidates)})
+    """The workers fetching from Smile."""
+    return sorted(pids_talking_to(port, candidates))
 
 
 def chain_of(chains: dict, state: str, cursor: str) -> str:
@@ -297,15 +295,8 @@ def test_kill_9_of_the_worker_mid_full_sync_of_50000_customers_loses_nothing(
         message="no worker talks to Smile",
     )
     assert len(worker) == 1, worker
-    helpers = list(fetch_helpers(parent=worker[0]))
-    assert len(helpers) == 1, "the full walk fetches through its fetch helper process"
     os.kill(worker[0], signal.SIGKILL)
     killed_at = time.time()
-    wait_until(  # its stdin closed with the worker: it exits by itself
-        lambda: helpers[0] not in fetch_helpers(),
-        timeout=15,
-        message="the fetch helper outlived its killed worker",
-    )
 
     run.refresh_from_db()
     assert run.status == "running" and run.pages_fetched < 200, "the kill landed mid-walk"

@@ -36,7 +36,6 @@ the next cycle refetches from the unchanged watermark. A crash (killed worker) l
 
 import logging
 import uuid
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -52,14 +51,7 @@ from ..models import ListItem, SmileCustomer, SyncRun, SyncRunList, SyncState, V
 from .fetch import PAGE_LIMIT, Chain, CursorUnsupported, walk
 from .lease import Lease, lease_claim
 from .publish import ListOutcome, publish_lists
-from .snapshot import (
-    index_emails,
-    row_preparer,
-    tombstone_customers,
-    unseen_since,
-    upsert_customers,
-    upsert_rows,
-)
+from .snapshot import index_emails, tombstone_customers, unseen_since, upsert_customers
 from .sql import analyze
 from .state import seq_next, state_ensure, state_lock
 from .tiers import tier_names, tiers_apply
@@ -249,7 +241,6 @@ class _Cycle:
         known = set(VipTier.objects.filter(merchant_id=self.merchant_id).values_list("smile_id", flat=True))
         self.tier_names = {t.id: t.name for t in tiers if t.id not in known}
         self.tier_names.update(tier_names(self.merchant_id))
-        self.prepare = row_preparer(self.merchant_id, self.tier_names)  # the chain threads build the rows
         self._report(run, "tiers", len(tiers))
         if run.kind == SyncRun.Kind.FULL:
             watermark = self._full_walk(client, run, state)
@@ -259,7 +250,6 @@ class _Cycle:
                 client,
                 [Chain("all", None, updated_at_min=since)],
                 lambda rows, pos, pages: self._flush(run, rows, pages),
-                prepare=self.prepare,
             )
             watermark = run.started_at
         self._publish(run, tiers, watermark)
@@ -269,7 +259,7 @@ class _Cycle:
         with transaction.atomic():
             saved = {} if checkpoint is None else {"full_walk": checkpoint}
             seq = seq_next(self.merchant_id, **saved)  # the walk's checkpoint in the same statement
-            upsert_rows(rows, seq=seq)
+            upsert_customers(self.merchant_id, rows, seq=seq, tier_names=self.tier_names)
             SyncRun.objects.filter(pk=run.pk).update(
                 pages_fetched=F("pages_fetched") + pages, customers_fetched=F("customers_fetched") + len(rows)
             )
@@ -308,26 +298,21 @@ class _Cycle:
             checkpoint["chains"][chain.key] = [chain.state, chain.id_below, chain.stop_below]
 
         spread = settings.SYNC_FULL_WALK_CHAINS if not checkpoint.get("no_made_up_cursors") else 0
-        # The chains' fetching, parsing and row building run in a helper process (integrations/smile/
-        # fetch_helper.py): under this process's GIL they held up the writer, the walk's critical path.
-        with client.offloading() if settings.SYNC_FETCH_HELPER else nullcontext():
-            try:
-                walk(
-                    client,
-                    full_walk_chains(checkpoint),
-                    flush,
-                    spread=spread,
-                    on_split=on_split,
-                    keys_taken=list(checkpoint["chains"]),
-                    prepare=self.prepare,
-                )
-            except CursorUnsupported as exc:
-                # Rows already stored stay (upserts are idempotent); the walk starts over, per state,
-                # unsplit.
-                logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)
-                checkpoint.update(chains=state_chains(), cursors={}, done=[], no_made_up_cursors=True)
-                SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
-                walk(client, full_walk_chains(checkpoint), flush, prepare=self.prepare)
+        try:
+            walk(
+                client,
+                full_walk_chains(checkpoint),
+                flush,
+                spread=spread,
+                on_split=on_split,
+                keys_taken=list(checkpoint["chains"]),
+            )
+        except CursorUnsupported as exc:
+            # Rows already stored stay (upserts are idempotent); the walk starts over, per state, unsplit.
+            logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)
+            checkpoint.update(chains=state_chains(), cursors={}, done=[], no_made_up_cursors=True)
+            SyncState.objects.filter(merchant_id=self.merchant_id).update(full_walk=checkpoint)
+            walk(client, full_walk_chains(checkpoint), flush)
         # Customers the walk passed before they changed (during a long walk, or between a crash and the
         # resume) come back with one delta pass over the walk's time span.
         caught_up_at = timezone.now()
@@ -336,7 +321,6 @@ class _Cycle:
             client,
             [Chain("all", None, updated_at_min=since)],
             lambda rows, pos, pages: self._flush(run, rows, pages, checkpoint=checkpoint),
-            prepare=self.prepare,
         )
         self._mark_gone(client, run, walk_started_at)
         analyze(SmileCustomer)  # the publish's plans must see the snapshot's real size

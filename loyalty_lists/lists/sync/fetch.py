@@ -29,13 +29,8 @@ first sync, which knows nothing about the ids, spreads the largest state over se
 so the caller's checkpoint holds them from the next commit on; ``keys_taken`` are the keys the
 checkpoint already uses (finished chains included), which a new chain must not reuse.
 
-``flush(rows, cursors, pages)`` receives the rows, the cursor position of every chain in this flush
-(``(next_cursor, done)``) and how many pages the rows came from. The rows are ``(customer, seen_at)``
-pairs, or whatever ``prepare(customers, seen_at)`` makes of a page's customers (one row per customer,
-in order), so the writer gets rows ready to bind and its thread, the walk's critical path, does less.
-When the client runs a fetch helper process (``client.offloads``: ``SmileClient.offloading()``), the
-helper fetches, parses and prepares each page, so none of that Python holds this process's GIL while
-the writer needs it; otherwise the chain threads do it here.
+``flush(rows, cursors, pages)`` receives ``(customer, seen_at)`` pairs, the cursor position of every
+chain in this flush (``(next_cursor, done)``) and how many pages the rows came from.
 """
 
 import logging
@@ -72,13 +67,8 @@ class Chain:
     stop_below: int | None = None  # ... and ends at its first customer below this id
 
 
-Rows = list  # of (customer, seen_at), or of what ``prepare`` makes
+Rows = list[tuple[CustomerData, datetime]]
 Flush = Callable[[Rows, dict[str, tuple[str | None, bool]], int], None]
-Prepare = Callable[[list[CustomerData], datetime], Rows]
-
-
-def _pairs(customers: list[CustomerData], seen_at: datetime) -> Rows:
-    return [(c, seen_at) for c in customers]
 
 
 SPLIT_MIN_PAGES = 6  # split a chain only when it has about this many pages left
@@ -93,15 +83,14 @@ def walk(
     spread: int = 0,
     on_split: Callable[[Chain, dict[str, int]], None] | None = None,
     keys_taken: Iterable[str] = (),
-    prepare: Prepare = _pairs,
 ) -> None:
     if not chains:
         return
     batch_size = batch_size or BATCH_SIZE
     if len(chains) == 1 and spread <= 1:
-        _walk_inline(client, chains[0], flush, prepare)
+        _walk_inline(client, chains[0], flush)
     else:
-        _walk_parallel(client, chains, flush, batch_size, spread, on_split, keys_taken, prepare)
+        _walk_parallel(client, chains, flush, batch_size, spread, on_split, keys_taken)
 
 
 class _Progress:
@@ -134,24 +123,18 @@ class _Progress:
 @dataclass(frozen=True, slots=True)
 class _Page:
     ids: list[int]  # the customers' ids, in Smile's order (descending)
-    rows: Rows  # what ``prepare`` made of them
+    rows: Rows
     next_cursor: str | None
 
 
-def _pages(client, chain: Chain, prepare: Prepare, stops: dict[str, int] | None = None):
-    """The chain's pages, prepared: by the client's fetch helper when it runs one (``offloads``: the
-    helper process fetches, parses and prepares), else here, in the chain's thread."""
+def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
+    """The chain's pages; an id-range chain ends at its first customer below its (current) stop."""
     start = chain.start_cursor
     made_up = start is None and chain.id_below is not None
     if made_up:
         start = client.cursor_before(chain.id_below)
-    offload = getattr(client, "offloads", False)
     pages = client.iter_customer_pages(
-        state=chain.state,
-        updated_at_min=chain.updated_at_min,
-        start_cursor=start,
-        limit=PAGE_LIMIT,
-        **({"prepare": prepare} if offload else {}),
+        state=chain.state, updated_at_min=chain.updated_at_min, start_cursor=start, limit=PAGE_LIMIT
     )
     first = True
     while True:
@@ -163,28 +146,22 @@ def _pages(client, chain: Chain, prepare: Prepare, stops: dict[str, int] | None 
             if made_up and first:
                 raise CursorUnsupported(f"Smile rejected a made-up cursor: {exc}") from exc
             raise
-        if offload:
-            ids, customers = page.ids, None
-            if len(page.rows) != len(ids):
-                raise ValueError("prepare must make one row per customer")
-        else:
-            customers = page.customers
-            ids = [c.id for c in customers]
+        customers = page.customers
+        ids = [c.id for c in customers]
         if first and made_up and ids and ids[0] >= chain.id_below:
             raise CursorUnsupported("Smile ignored a made-up cursor (it returned ids above it)")
         first = False
+        seen_at = timezone.now()
         low = chain.stop_below if stops is None else stops.get(chain.key, chain.stop_below)
         if low is not None and ids and ids[-1] < low:  # the chain ends within this page
             kept = sum(1 for i in ids if i >= low)
-            rows = page.rows[:kept] if customers is None else prepare(customers[:kept], timezone.now())
-            yield _Page(ids[:kept], rows, None)
+            yield _Page(ids[:kept], [(c, seen_at) for c in customers[:kept]], None)
             return
-        rows = page.rows if customers is None else prepare(customers, timezone.now())
-        yield _Page(ids, rows, page.next_cursor)
+        yield _Page(ids, [(c, seen_at) for c in customers], page.next_cursor)
 
 
-def _walk_inline(client, chain: Chain, flush: Flush, prepare: Prepare) -> None:
-    for page in _pages(client, chain, prepare):
+def _walk_inline(client, chain: Chain, flush: Flush) -> None:
+    for page in _pages(client, chain):
         flush(page.rows, {chain.key: (page.next_cursor, page.next_cursor is None)}, 1)
 
 
@@ -196,7 +173,6 @@ def _walk_parallel(
     spread: int,
     on_split,
     keys_taken,
-    prepare: Prepare,
 ) -> None:
     arrived: queue.Queue = queue.Queue()  # at most one page per chain: chains wait for their commit
     stop = threading.Event()
@@ -206,7 +182,7 @@ def _walk_parallel(
 
     def produce(chain: Chain) -> None:
         try:
-            for page in _pages(client, chain, prepare, stops):
+            for page in _pages(client, chain, stops):
                 if stop.is_set():
                     return
                 committed = threading.Event()

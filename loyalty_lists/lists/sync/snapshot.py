@@ -19,10 +19,9 @@ from django.db import connection
 
 from integrations.smile.types import CustomerData
 
-from ..membership import MEMBER
+from ..membership import MEMBER, email_normalize
 from ..models import SmileCustomer
-from .rows import Prepared, RowBuilder, as_is, utc_text
-from .sql import col, distinct_op, dt, dt_adapter, execute, qn, raw_execute, table
+from .sql import col, distinct_op, dt, execute, qn, table
 
 COLUMNS = (
     "merchant_id",
@@ -57,21 +56,21 @@ LIST_COLUMNS = ("email", "state", "points_balance", "vip_tier_id", "vip_tier_nam
 CHUNK_ROWS = 500  # rows per INSERT statement (x 15 parameters: far below every backend's limit)
 
 
-def _upsert_sql(rows: int, placeholder: str = "%s") -> str:
+def _upsert_sql(rows: int) -> str:
     """The statement for ``rows`` rows (a full chunk's, ~30 kB, is built once per backend)."""
-    key = (connection.vendor, rows, placeholder)
+    key = (connection.vendor, rows)
     sql = _SQL_CACHE.get(key)
     if sql is None:
-        sql = _build_upsert_sql(rows, placeholder)
+        sql = _build_upsert_sql(rows)
         if rows == CHUNK_ROWS:
             _SQL_CACHE[key] = sql
     return sql
 
 
-_SQL_CACHE: dict[tuple[str, int, str], str] = {}
+_SQL_CACHE: dict[tuple[str, int], str] = {}
 
 
-def _build_upsert_sql(rows: int, placeholder: str) -> str:
+def _build_upsert_sql(rows: int) -> str:
     t = table(SmileCustomer)
 
     def old(name):
@@ -104,23 +103,34 @@ def _build_upsert_sql(rows: int, placeholder: str) -> str:
         f"{qn('last_seen_at')} = CASE WHEN {new('last_seen_at')} > {old('last_seen_at')}"
         f" THEN {new('last_seen_at')} ELSE {old('last_seen_at')} END",
     ]
-    row = f"({', '.join([placeholder] * len(COLUMNS))})"
+    row = f"({', '.join(['%s'] * len(COLUMNS))})"
     return (
         f"INSERT INTO {t} ({', '.join(qn(c) for c in COLUMNS)}) VALUES {', '.join([row] * rows)}"  # noqa: S608  # nosec B608
         f" ON CONFLICT ({qn('merchant_id')}, {qn('smile_id')}) DO UPDATE SET {', '.join(sets)}"
     )
 
 
-def row_preparer(merchant_id: int, tier_names: dict[int, str]) -> RowBuilder:
-    """``prepare(customers, seen_at)`` → the customers as upsert rows (``upsert_rows``), built ahead.
-
-    The sync's walk builds them where it parses the pages (``fetch.walk(prepare=...)``): in the fetch
-    helper process or in the chain threads, so the writer thread, which holds the walk's critical path,
-    only binds ready rows. Call ``row_preparer`` itself where the database connection is (it asks the
-    connection how datetimes are stored). ``tier_names`` maps tier ids to the names to store (the last
-    good cycle's tier list)."""
-    # USE_TZ is always on: SQLite stores naive UTC text, PostgreSQL's driver takes aware datetimes
-    return RowBuilder(merchant_id, tier_names, utc_text if dt_adapter() is utc_text else as_is)
+def _row(merchant_id: int, customer: CustomerData, seen_at: datetime, tier_names: dict[int, str], seq: int):
+    """The customer's upsert row (``COLUMNS``), datetimes as the backend stores them."""
+    tier = customer.vip_tier_id
+    created = dt(customer.created_at)
+    return (
+        merchant_id,
+        customer.id,
+        email_normalize(customer.email),
+        customer.state,
+        customer.points_balance,
+        tier,
+        None if tier is None else tier_names.get(tier),
+        dt(customer.vip_tier_expires_at),
+        created,
+        dt(customer.updated_at),
+        created if customer.state == MEMBER else None,
+        dt(seen_at),
+        None,
+        False,  # into the email index at the next publish
+        seq,
+    )
 
 
 def upsert_customers(
@@ -130,33 +140,24 @@ def upsert_customers(
     seq: int,
     tier_names: dict[int, str],
 ) -> int:
-    """Upsert ``(customer, seen_at)`` pairs (see ``row_preparer`` for ``tier_names``). Returns the number
-    of customers written."""
-    prepare = row_preparer(merchant_id, tier_names)
-    return upsert_rows([p for c, seen_at in rows for p in prepare((c,), seen_at)], seq=seq)
-
-
-def upsert_rows(rows: Iterable[Prepared], *, seq: int) -> int:
-    """Upsert rows made by ``row_preparer``, all with change number ``seq``. Multi-row statements: one
-    round trip (and one release of the GIL) per ``CHUNK_ROWS`` customers. Returns the number of
-    customers written."""
-    newest: dict[int, Prepared] = {}
-    for row in rows:  # one row per customer per statement (PostgreSQL requires it)
-        known = newest.get(row[0])
-        if known is None or row[1:3] >= known[1:3]:  # the newest data, then the latest sighting
-            newest[row[0]] = row
+    """Upsert ``(customer, seen_at)`` pairs, all with change number ``seq``; ``tier_names`` maps tier ids
+    to the names to store (the last good cycle's tier list). Multi-row statements: one round trip per
+    ``CHUNK_ROWS`` customers. Returns the number of customers written."""
+    newest: dict[int, tuple[CustomerData, datetime]] = {}
+    for customer, seen_at in rows:  # one row per customer per statement (PostgreSQL requires it)
+        known = newest.get(customer.id)
+        if known is None or (customer.updated_at, seen_at) >= (known[0].updated_at, known[1]):
+            newest[customer.id] = (customer, seen_at)
     if not newest:
         return 0
     params: list = []
-    extend, append = params.extend, params.append
-    for row in newest.values():
-        extend(row[3])
-        append(seq)
+    for customer, seen_at in newest.values():
+        params.extend(_row(merchant_id, customer, seen_at, tier_names, seq))
     width = len(COLUMNS)
-    with raw_execute() as (execute, placeholder):
+    with connection.cursor() as cursor:
         for start in range(0, len(params), CHUNK_ROWS * width):
             chunk = params[start : start + CHUNK_ROWS * width]
-            execute(_upsert_sql(len(chunk) // width, placeholder), chunk)
+            cursor.execute(_upsert_sql(len(chunk) // width), chunk)
     return len(newest)
 
 
