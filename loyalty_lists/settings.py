@@ -263,8 +263,13 @@ if not FIELD_ENCRYPTION_KEYS:
 SYNC_INTERVAL_MINUTES = env.int("SYNC_INTERVAL_MINUTES", default=15)
 SYNC_REMOVAL_GUARDRAIL_PERCENT = env.float("SYNC_REMOVAL_GUARDRAIL_PERCENT", default=20.0)
 SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = env.int("SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS", default=100)
+# Removals published into a list within this window count together (cycles and webhook refreshes).
+SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES = env.int("SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES", default=60)
 # A killed worker's lease is free again after this long (the holder extends it every ttl/5 while working).
 SYNC_LEASE_TTL_SECONDS = env.int("SYNC_LEASE_TTL_SECONDS", default=300)
+# A queued cycle whose task was sent this long ago (and at least a lease TTL) while no cycle runs gets
+# its task again from the sweep (the broker lost it).
+SYNC_QUEUED_RESEND_SECONDS = env.int("SYNC_QUEUED_RESEND_SECONDS", default=300)
 # A full walk of a known program runs this many id-range cursor chains in parallel (1: one per state).
 SYNC_FULL_WALK_CHAINS = env.int("SYNC_FULL_WALK_CHAINS", default=4)
 

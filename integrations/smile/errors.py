@@ -56,3 +56,11 @@ class SmileApiError(SmileError):
 
 class SmileNotConnected(SmileError):
     """The merchant has no usable Smile connection (never connected, or disconnected)."""
+
+
+def error_text(exc: BaseException) -> str:
+    """What a run records and shows about its failure: a Smile error's own (safe) message, or the
+    exception's type and text."""
+    if isinstance(exc, SmileError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -106,3 +106,12 @@ def connection_list_for_account(*, account_id) -> QuerySet:
         .select_related("merchant")
         .order_by("pk")
     )
+
+
+def connected_merchant_ids() -> list[int]:
+    """Merchants whose connection the sync may use now (the schedules' fan-out)."""
+    return list(
+        SmileConnection.objects.filter(status=SmileConnection.Status.CONNECTED)
+        .order_by("merchant_id")
+        .values_list("merchant_id", flat=True)
+    )

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import crypto
+from . import crypto, signals
 from .client import SmileClient, client_for_merchant
 from .errors import SmileAuthError, SmileError, SmileScopeError
 from .models import SmileConnection
@@ -105,11 +105,11 @@ def connection_api_key_connect(*, merchant, user, api_key: str, transport=None) 
 
 
 def _first_sync_enqueue(merchant) -> None:
-    """Queue a sync cycle right after connecting (once the connection is committed), so the tiers and
-    lists fill without waiting for the schedule."""
-    from loyalty_lists.lists.services import sync_enqueue  # the lists domain imports this package
-
-    transaction.on_commit(lambda: sync_enqueue(merchant=merchant))
+    """Announce the new connection once it is committed (the lists domain queues a first cycle, so the
+    tiers and lists fill without waiting for the schedule)."""
+    transaction.on_commit(
+        lambda: signals.connection_established.send(sender=SmileConnection, merchant=merchant)
+    )
 
 
 def connection_health_check(*, merchant, **client_kwargs) -> SmileConnection | None:

@@ -78,7 +78,6 @@ def oauth_callback(request):
     except SmileError as exc:
         messages.error(request, f"Could not connect to Smile: {exc}")
         return redirect("smile:connection")
-    _first_sync_queued(request)
     if connection is not None and connection.last_health_check_ok is False:
         messages.warning(
             request, f"Connected, but the health check failed: {connection.last_health_check_message}"
@@ -100,19 +99,11 @@ def api_key(request):
         except SmileError as exc:
             form.add_error("api_key", _api_key_error(exc))
         else:
-            _first_sync_queued(request)
             messages.success(
                 request, "Connected to Smile with the private API key. The first sync is on its way."
             )
             return redirect("smile:connection")
     return _page(request, api_key_form=form, status=400)
-
-
-def _first_sync_queued(request) -> None:
-    """Connecting queued a first sync (services): let the sync panel show it as queued and follow it."""
-    from loyalty_lists.web.progress import sync_requested
-
-    sync_requested(request.session)
 
 
 def _api_key_error(exc: SmileError) -> str:

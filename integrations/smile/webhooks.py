@@ -1,33 +1,41 @@
 """Smile webhook receiver: ``POST /integrations/smile/webhooks``.
 
-1. Verify the signature: HMAC-SHA256 of the *raw* body, keyed with the app's client secret
+1. Bound the body: a declared or actual body over ``MAX_BODY_BYTES`` is a JSON 413, read no further.
+2. Verify the signature: HMAC-SHA256 of the *raw* body, keyed with the app's client secret
    (``SMILE_WEBHOOK_SECRET``; during a secret rotation ``SMILE_CLIENT_SECRET_PREVIOUS`` is accepted too),
    sent base64- or hex-encoded (``SMILE_WEBHOOK_SIGNATURE_ENCODING``) in
    ``SMILE_WEBHOOK_SIGNATURE_HEADER``; compared in constant time. Missing or wrong → 401, nothing queued.
-2. ``ping`` → 200. ``customer/updated`` → map ``account_id`` to the merchant(s) connected with that Smile
-   account and queue a single-customer refresh per merchant (the webhook is only a hint: the task
-   re-fetches the customer, so duplicates and out-of-order deliveries are harmless). Unknown account or
-   topic → 200 and ignored (logged), so Smile does not retry or disable the endpoint.
-3. Answer fast: nothing but the lookup and the queue insert happens in the request.
+3. Parse strictly (orjson: nesting deeper than 1,024 levels is an error, not a crash): not a JSON
+   object, a customer id that is not a positive 64-bit integer, or a missing ``account_id`` → 400.
+4. ``ping`` → 200. ``customer/updated`` → map ``account_id`` to the merchant(s) connected with that Smile
+   account and announce ``signals.customer_updated`` per merchant (the lists domain queues or coalesces
+   a refresh, or recognises a duplicate: the webhook is only a hint, the refresh re-fetches the
+   customer). Unknown account or topic → 200 and ignored (logged), so Smile does not retry or disable
+   the endpoint.
+5. Answer fast: nothing but the lookup and a queue insert happens in the request.
 """
 
 import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 
+import orjson
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import signals
+from .errors import SmileBadResponse
+from .parsing import parse_datetime
 from .selectors import connection_list_for_account
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_SMILE_ID = 2**63 - 1  # ids are stored as 64-bit integers
 
 
 def _secrets() -> list[bytes]:
@@ -71,39 +79,74 @@ def _ok(**extra) -> JsonResponse:
     return JsonResponse({"ok": True, **extra})
 
 
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is (or says it is) larger than ``MAX_BODY_BYTES``."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return None
+    body = request.read(MAX_BODY_BYTES + 1)
+    return None if len(body) > MAX_BODY_BYTES else body
+
+
+def _updated_at(customer: dict):
+    try:
+        return parse_datetime(customer.get("updated_at"), "updated_at", nullable=True)
+    except SmileBadResponse:
+        return None
+
+
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest) -> JsonResponse:
-    body = request.body
-    if len(body) > MAX_BODY_BYTES:
-        return JsonResponse({"error": "Body too large."}, status=413)
+    body = _read_body(request)
+    if body is None:
+        return _error("Body too large.", 413)
     if not signature_valid(body, request.headers.get(settings.SMILE_WEBHOOK_SIGNATURE_HEADER)):
         logger.warning("Smile webhook rejected: missing or invalid signature")
-        return JsonResponse({"error": "Invalid signature."}, status=401)
+        return _error("Invalid signature.", 401)
     try:
-        payload = json.loads(body)
-        topic = payload.get("topic")
-        account_id = payload.get("account_id")
-    except (ValueError, AttributeError):
-        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _error("The body must be a JSON object.", 400)
+    if not isinstance(payload, dict):
+        return _error("The body must be a JSON object.", 400)
+    topic = payload.get("topic")
+    account_id = payload.get("account_id")
     if topic == "ping":
         return _ok(topic="ping")
     if topic != "customer/updated":
         logger.info("Smile webhook with topic %r ignored", topic)
         return _ok(ignored=True)
-    customer = (payload.get("data") or {}).get("customer") if isinstance(payload.get("data"), dict) else None
+    data = payload.get("data")
+    customer = data.get("customer") if isinstance(data, dict) else None
     customer_id = customer.get("id") if isinstance(customer, dict) else None
-    if not isinstance(customer_id, int) or isinstance(customer_id, bool) or account_id in (None, ""):
-        return JsonResponse({"error": "customer/updated needs account_id and data.customer.id."}, status=400)
-
-    from loyalty_lists.lists.services import customer_refresh_enqueue
-
+    if (
+        not isinstance(customer_id, int)
+        or isinstance(customer_id, bool)
+        or not 1 <= customer_id <= MAX_SMILE_ID
+    ):
+        return _error("customer/updated needs data.customer.id, a positive 64-bit integer.", 400)
+    if not isinstance(account_id, int | str) or isinstance(account_id, bool) or account_id == "":
+        return _error("customer/updated needs account_id.", 400)
     merchant_ids = list(
         connection_list_for_account(account_id=account_id).values_list("merchant_id", flat=True)
     )
     if not merchant_ids:
         logger.info("Smile webhook for unknown account %s ignored", account_id)
         return _ok(ignored=True)
+    updated_at = _updated_at(customer)
+    answers: dict[str, int] = {}
     for merchant_id in merchant_ids:
-        customer_refresh_enqueue(merchant_id=merchant_id, smile_customer_id=customer_id)
-    return _ok(queued=len(merchant_ids))
+        for _, answer in signals.customer_updated.send(
+            sender=None, merchant_id=merchant_id, smile_customer_id=customer_id, smile_updated_at=updated_at
+        ):
+            if isinstance(answer, str):
+                answers[answer] = answers.get(answer, 0) + 1
+    return _ok(**answers)

@@ -111,6 +111,8 @@ class ListIn(Schema):
 
 class SyncQueuedOut(Schema):
     queued: bool
+    run_id: int = Field(description="The queued sync run (``GET /sync-runs`` shows it until it ends).")
+    already_queued: bool = Field(description="True when a sync was queued already: this call joined it.")
     message: str
 
 
@@ -179,8 +181,9 @@ class LookupOut(Schema):
 class SyncRunOut(Schema):
     id: int
     kind: Literal["delta", "full", "webhook"]
-    status: Literal["running", "succeeded", "failed", "held"]
-    started_at: datetime
+    status: Literal["queued", "running", "succeeded", "failed", "held"]
+    queued_at: datetime | None = Field(description="When the cycle was asked for (queued runs, cycles).")
+    started_at: datetime = Field(description="When the run started (a queued run: when it was queued).")
     finished_at: datetime | None
     customers_fetched: int
     lists_published: int

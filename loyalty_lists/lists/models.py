@@ -8,7 +8,9 @@ How the tables relate (see ``sync/`` for the cycle):
     Smile --fetch--> SmileCustomer (the snapshot, one row per Smile customer, batched upserts)
                      VipTier       (the tier list of the last good cycle)
     snapshot --publish (set-based SQL, one transaction per cycle)--> ListItem + ListChange
-    SyncRun / SyncRunList record each cycle and each list's outcome (published / held / stale).
+    SyncRun / SyncRunList record each cycle and each list's outcome (published / held / stale); a cycle
+    asked for is a ``queued`` SyncRun until a worker takes it (at most one per merchant).
+    RefreshRequest is a webhook's "this customer changed", coalesced per customer until refreshed.
     SyncState holds the merchant's watermark, change counter and full-walk checkpoint;
     SyncLease makes sure at most one cycle per merchant runs.
 """
@@ -74,6 +76,7 @@ class LoyaltyList(models.Model):
     published_seq = models.BigIntegerField(default=0, editable=False)
     rule_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     first_filled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    guardrail_since = models.DateTimeField(null=True, blank=True, editable=False)
     last_published_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -203,12 +206,20 @@ class ListItem(models.Model):
 
 
 class SyncRun(models.Model):
+    """One cycle (delta / full), or one minute's webhook refreshes of a merchant (``kind=webhook``: the
+    refreshes of that minute are grouped into one run; its ``ListChange`` rows say who changed).
+
+    A cycle asked for (*Sync now*, the schedule, a new list) is ``queued`` until a worker holding the
+    merchant's lease takes it; ``started_at`` is then the moment it started (until then, when it was
+    queued)."""
+
     class Kind(models.TextChoices):
         DELTA = "delta", "Delta"
         FULL = "full", "Full reconcile"
         WEBHOOK = "webhook", "Webhook"
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
@@ -226,7 +237,8 @@ class SyncRun(models.Model):
     items_removed = models.PositiveIntegerField(default=0)
     items_changed = models.PositiveIntegerField(default=0)
     customers_gone = models.PositiveIntegerField(default=0)
-    smile_customer_id = models.BigIntegerField(null=True, blank=True, help_text="Webhook runs.")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When the cycle was asked for.")
+    task_sent_at = models.DateTimeField(null=True, blank=True, help_text="A queued run's last task.")
     resumed = models.BooleanField(default=False, help_text="A full walk resumed from a checkpoint.")
     error_message = models.TextField(blank=True)
     correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
@@ -239,14 +251,18 @@ class SyncRun(models.Model):
             models.Index(fields=["merchant", "-started_at"], name="syncrun_recent"),
             # last_good_sync: the newest finished run of one (kind, status), without walking webhooks
             models.Index(fields=["merchant", "kind", "status", "finished_at"], name="syncrun_last_good"),
+            # the sweep: queued runs whose task may be lost, across merchants
+            models.Index(fields=["task_sent_at"], name="syncrun_queued", condition=models.Q(status="queued")),
+        ]
+        constraints = [
+            # at most one queued cycle per merchant: more requests join it
+            models.UniqueConstraint(
+                fields=["merchant"], condition=models.Q(status="queued"), name="one_queued_run"
+            ),
         ]
 
     def __str__(self):
         return f"{self.get_kind_display()} run #{self.pk} ({self.status})"
-
-    @property
-    def is_good(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.HELD)
 
 
 class SyncRunList(models.Model):
@@ -271,6 +287,9 @@ class SyncRunList(models.Model):
     removed = models.PositiveIntegerField(default=0)
     changed = models.PositiveIntegerField(default=0)
     list_size = models.PositiveIntegerField(default=0, help_text="Items before this run.")
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When this run last changed the list (the guardrail's window)."
+    )
     note = models.CharField(max_length=200, blank=True, help_text="Why the list was published this way.")
     decision = models.CharField(max_length=16, choices=Decision.choices, blank=True)
     decided_by = models.ForeignKey(
@@ -282,7 +301,10 @@ class SyncRunList(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "list"], name="uniq_run_list")]
-        indexes = [models.Index(fields=["list", "decision"], name="runlist_decision")]
+        indexes = [
+            models.Index(fields=["list", "decision"], name="runlist_decision"),
+            models.Index(fields=["list", "published_at"], name="runlist_published"),
+        ]
 
     def __str__(self):
         return f"run #{self.run_id} / list #{self.list_id}: {self.outcome}"
@@ -325,8 +347,8 @@ class SyncState(models.Model):
     updated since ``watermark - overlap``). ``change_seq``: the snapshot change counter, taken once per
     write transaction (row-locked, so it also serialises publishes with webhook refreshes).
     ``full_walk``: checkpoint of an unfinished full walk ``{"started_at", "run_id", "cursors", "done"}``.
-    ``rerun_requested_at``: when a cycle was last requested while another held the lease; the running
-    cycle queues one follow-up when it finishes if the request came after it started.
+    ``tiers_fetched_at``: when the tier list last applied was fetched (an older one is never applied
+    over it). ``refresh_queued_at``: a webhook refresh task is queued or draining (at most one).
     """
 
     merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
@@ -334,12 +356,42 @@ class SyncState(models.Model):
     last_full_at = models.DateTimeField(null=True, blank=True)
     change_seq = models.BigIntegerField(default=0)
     full_walk = models.JSONField(null=True, blank=True)
-    rerun_requested_at = models.DateTimeField(null=True, blank=True)
+    tiers_fetched_at = models.DateTimeField(null=True, blank=True)
+    refresh_queued_at = models.DateTimeField(null=True, blank=True)
 
     objects = MerchantOwnedManager()
 
     def __str__(self):
         return f"sync state of merchant #{self.merchant_id}"
+
+
+class RefreshRequest(models.Model):
+    """A customer Smile told us changed (a ``customer/updated`` webhook), waiting for its refresh.
+
+    One row per customer: repeats and bursts for the same customer add to ``deliveries`` and refresh
+    once. ``smile_updated_at`` is the newest ``updated_at`` the webhooks carried (when they did).
+    A refresh *claims* rows (``claimed_by`` / ``claimed_at``) and deletes them once published; rows of a
+    refresh whose worker died are claimed again after ``REFRESH_CLAIM_TTL``.
+    """
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
+    smile_customer_id = models.BigIntegerField()
+    smile_updated_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=1)
+    received_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=32, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    objects = MerchantOwnedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "smile_customer_id"], name="uniq_refresh_customer")
+        ]
+
+    def __str__(self):
+        return f"refresh of customer #{self.smile_customer_id} (merchant #{self.merchant_id})"
 
 
 class SyncLease(models.Model):

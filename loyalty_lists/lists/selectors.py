@@ -70,13 +70,19 @@ def last_good_sync(*, merchant) -> SyncRun | None:
 
 
 def latest_cycle_run(*, merchant) -> SyncRun | None:
-    """The latest delta/full run in any status (running, failed, ...)."""
+    """The latest delta/full run that started, in any status (running, failed, ...)."""
     return (
         SyncRun.objects.for_merchant(merchant)
         .filter(kind__in=CYCLE_KINDS)
+        .exclude(status=SyncRun.Status.QUEUED)
         .order_by("-started_at", "-pk")
         .first()
     )
+
+
+def queued_cycle_run(*, merchant) -> SyncRun | None:
+    """The cycle asked for and not started yet (at most one per merchant)."""
+    return SyncRun.objects.for_merchant(merchant).filter(status=SyncRun.Status.QUEUED).first()
 
 
 def sync_runs_for_merchant(*, merchant, kinds=None) -> QuerySet[SyncRun]:

@@ -6,28 +6,40 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.smile.errors import SmileError
+
 from .models import Audience, LoyaltyList, SyncRun, SyncRunList, VipTier
+from .sync import queue, refresh
 from .sync.cycle import cycle_run
 from .sync.publish import ALL, publish_list
 from .sync.state import seq_next, state_ensure, state_lock
 from .sync.tiers import TierChanges, tiers_apply
-from .sync.webhook import customer_refresh as _customer_refresh
 
 logger = logging.getLogger(__name__)
 
-TASK_CYCLE = "loyalty_lists.lists.tasks.sync_cycle_task"
-TASK_CUSTOMER_REFRESH = "loyalty_lists.lists.tasks.customer_refresh_task"
-
 
 # --- lists ------------------------------------------------------------------------------------------
+def _tier_exists(merchant, vip_tier_id: int) -> bool:
+    return VipTier.objects.filter(merchant=merchant, smile_id=vip_tier_id, exists_in_smile=True).exists()
+
+
 def _validate_audience(*, merchant, audience: str, vip_tier_id: int | None) -> None:
     if audience not in Audience.values:
         raise ValidationError({"audience": f"Unknown audience {audience!r}."})
     if audience == Audience.VIP_TIER:
         if vip_tier_id is None:
             raise ValidationError({"vip_tier_id": "Choose the VIP tier of this list."})
-        if not VipTier.objects.filter(merchant=merchant, smile_id=vip_tier_id, exists_in_smile=True).exists():
-            raise ValidationError({"vip_tier_id": "That VIP tier does not exist in Smile (any more)."})
+        if not _tier_exists(merchant, vip_tier_id):
+            # Not among the tiers of the last sync: ask Smile now (a tier created since, or no sync yet),
+            # as the list form does.
+            try:
+                vip_tiers_refresh(merchant=merchant)
+            except SmileError as exc:
+                raise ValidationError(
+                    {"vip_tier_id": f"Could not check the VIP tier with Smile: {exc}"}
+                ) from None
+            if not _tier_exists(merchant, vip_tier_id):
+                raise ValidationError({"vip_tier_id": "That VIP tier does not exist in Smile (any more)."})
     elif vip_tier_id is not None:
         raise ValidationError({"vip_tier_id": "Only VIP tier lists have a tier."})
 
@@ -51,7 +63,7 @@ def list_create(
             merchant=merchant, name=name, audience=audience, vip_tier_id=vip_tier_id, created_by=created_by
         )
         if enqueue:
-            transaction.on_commit(lambda: sync_enqueue(merchant=merchant))
+            sync_enqueue(merchant=merchant)
     return lst
 
 
@@ -97,7 +109,7 @@ def list_update(
                 decision=SyncRunList.Decision.SUPERSEDED, decided_at=timezone.now()
             )
         if rule_changed and enqueue:
-            transaction.on_commit(lambda: sync_enqueue(merchant=lst.merchant))
+            sync_enqueue(merchant=lst.merchant)
     return lst
 
 
@@ -107,46 +119,63 @@ def list_delete(*, list: LoyaltyList) -> None:
 
 
 # --- sync -------------------------------------------------------------------------------------------
-def sync_enqueue(*, merchant, full: bool = False, follow_up: bool = False) -> str:
-    """*Sync now*: queue one cycle for ``merchant``. If one is already running when it starts, the
-    request is recorded and the running cycle queues one follow-up when it finishes (``follow_up``:
-    this is that follow-up)."""
-    from django_q.tasks import async_task
-
+def sync_enqueue(*, merchant, full: bool = False) -> tuple[SyncRun, bool]:
+    """*Sync now*: queue a cycle for ``merchant`` — or join the one already queued (a full request
+    makes it a full). Returns ``(queued run, created)``; its task is sent once the caller's
+    transaction commits. The run waits (queued, never dropped) while another cycle holds the lease."""
     kind = SyncRun.Kind.FULL if full else SyncRun.Kind.DELTA
-    name = f"sync {kind} merchant {merchant.pk}" + (" (follow-up)" if follow_up else "")
-    if follow_up:
-        return async_task(TASK_CYCLE, merchant.pk, kind, True, task_name=name)
-    return async_task(TASK_CYCLE, merchant.pk, kind, task_name=name)
+    run, created = queue.cycle_request(merchant_id=merchant.pk, kind=kind)
+    if created:
+        transaction.on_commit(lambda: queue.cycle_send(merchant.pk))
+    return run, created
 
 
 def sync_cycle_run(
-    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None, follow_up: bool = False
+    *, merchant_id: int, kind: str = SyncRun.Kind.DELTA, client=None, progress=None
 ) -> SyncRun | None:
     """Run one cycle in this process; None when another cycle of the merchant holds the lease (the
-    request is then recorded, and that cycle queues a follow-up when it finishes)."""
-    return cycle_run(
-        merchant_id=merchant_id, kind=kind, client=client, progress=progress, follow_up=follow_up
+    request then waits as the merchant's queued run, which that cycle sends when it ends)."""
+    return cycle_run(merchant_id=merchant_id, kind=kind, client=client, progress=progress)
+
+
+def sync_queued_run(*, merchant_id: int) -> SyncRun | None:
+    """The task's side: run the merchant's queued cycle if it holds the lease (else leave it queued)."""
+    return cycle_run(merchant_id=merchant_id, kind=None, queued_only=True)
+
+
+def sync_sweep() -> dict[str, int]:
+    """Repair what dead workers left: expired leases, lost tasks of queued cycles and refreshes."""
+    return queue.sync_sweep()
+
+
+def sync_fanout(*, kind: str = SyncRun.Kind.DELTA) -> int:
+    """Queue a cycle of ``kind`` for every connected merchant (the schedules); returns how many tasks
+    were sent. A merchant whose cycle is still queued gets no second one (a full upgrades it)."""
+    return queue.cycles_fanout(kind=kind)
+
+
+def customer_refresh_request(*, merchant_id: int, smile_customer_id: int, smile_updated_at=None) -> str:
+    """A webhook said this customer changed: ``"queued"``, ``"coalesced"`` or ``"known"`` (nothing to do)."""
+    return refresh.refresh_request(
+        merchant_id=merchant_id, smile_customer_id=smile_customer_id, smile_updated_at=smile_updated_at
     )
 
 
-def customer_refresh_enqueue(*, merchant_id: int, smile_customer_id: int) -> str:
-    from django_q.tasks import async_task
-
-    return async_task(
-        TASK_CUSTOMER_REFRESH,
-        merchant_id,
-        smile_customer_id,
-        task_name=f"refresh customer {smile_customer_id} merchant {merchant_id}",
-    )
+def customer_refresh_drain(*, merchant_id: int, client=None) -> SyncRun | None:
+    """Refresh every customer waiting for the merchant (the refresh task)."""
+    return refresh.refresh_drain(merchant_id=merchant_id, client=client)
 
 
-def customer_refresh(*, merchant_id: int, smile_customer_id: int, client=None) -> SyncRun:
-    return _customer_refresh(merchant_id=merchant_id, smile_customer_id=smile_customer_id, client=client)
+def customer_refresh(*, merchant_id: int, smile_customer_id: int, client=None) -> SyncRun | None:
+    """Refresh one customer now, in this process (tests, drills): request, then drain."""
+    state_ensure(merchant_id)
+    refresh.refresh_request(merchant_id=merchant_id, smile_customer_id=smile_customer_id, send=False)
+    return refresh.refresh_drain(merchant_id=merchant_id, client=client)
 
 
 def vip_tiers_refresh(*, merchant, client=None) -> TierChanges:
     """Fetch the tier list now (e.g. right after connecting, for the list form) and apply it."""
+    fetched_at = timezone.now()
     if client is None:
         from integrations.smile.client import client_for_merchant
 
@@ -157,7 +186,9 @@ def vip_tiers_refresh(*, merchant, client=None) -> TierChanges:
     state_ensure(merchant.pk)
     with transaction.atomic():
         state_lock(merchant.pk)
-        return tiers_apply(merchant.pk, tiers, now=timezone.now(), seq=seq_next(merchant.pk))
+        return tiers_apply(
+            merchant.pk, tiers, now=timezone.now(), seq=seq_next(merchant.pk), fetched_at=fetched_at
+        )
 
 
 # --- held runs --------------------------------------------------------------------------------------
@@ -181,8 +212,20 @@ def held_run_approve(*, run_list: SyncRunList, user=None) -> SyncRunList:
         outcome = publish_list(lst, ALL, run=held.run, now=now, guardrail=False)
         lst.published_seq = state.change_seq
         lst.last_published_at = now
+        lst.guardrail_since = now  # approved removals are deliberate: the window starts again
         lst.item_count = outcome.list_size + outcome.added - outcome.removed
-        lst.save(update_fields=["published_seq", "last_published_at", "item_count", "updated_at"])
+        lst.save(
+            update_fields=[
+                "published_seq",
+                "last_published_at",
+                "guardrail_since",
+                "item_count",
+                "updated_at",
+            ]
+        )
+        SyncRunList.objects.filter(list=lst, decision=SyncRunList.Decision.PENDING).exclude(
+            pk=held.pk
+        ).update(decision=SyncRunList.Decision.SUPERSEDED, decided_at=now)
         held.decision = SyncRunList.Decision.APPROVED
         held.decided_by, held.decided_at = user, now
         held.added, held.removed, held.changed = outcome.added, outcome.removed, outcome.changed

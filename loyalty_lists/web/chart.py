@@ -59,10 +59,11 @@ def member_count_chart(history: list[tuple[SyncRunList, int]]) -> Chart | None:
     """``history``: ``(SyncRunList, member count after the run)``, oldest first."""
     if not history:
         return None
+    history = [(result, max(0, size)) for result, size in history]  # a count is never negative
     sizes = [size for _, size in history]
     low, high = min(sizes), max(sizes)
-    if low == high:
-        low, high = max(0, low - 1), high + 1
+    if low == high:  # a flat series: draw it mid-height
+        low, high = max(0, low - 1), low + 1
     inner_w = WIDTH - LEFT - RIGHT
     inner_h = HEIGHT - TOP - BOTTOM
     step = inner_w / (len(history) - 1) if len(history) > 1 else 0

@@ -1,35 +1,36 @@
 """What the sync panel and its self-updating progress bar show.
 
 The sync engine keeps ``pages_fetched`` / ``customers_fetched`` current on the running ``SyncRun``
-(committed with every batch) and sets ``lists_published`` when the run publishes. *Sync now* and list
-changes only queue a cycle, so the session remembers when one was requested (and its task): until a run
-starts, the task is done, or ``WAIT_FOR_WORKER`` passes, the panel shows "queued" and keeps polling.
+(committed with every batch) and sets ``lists_published`` when the run publishes. *Sync now*, list
+changes and the schedules queue a cycle: a ``queued`` ``SyncRun`` in the database, which the panel shows
+until a worker starts it — with why it waits when another cycle holds the merchant's lease (running, or
+a stopped worker's lease that expires by itself, after which the sweep restarts the work).
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from loyalty_lists.lists import selectors as lists_selectors
-from loyalty_lists.lists.models import SyncRun
+from loyalty_lists.lists.models import SyncLease, SyncRun
 
-SESSION_KEY = "web_sync_requested_at"
-TASK_KEY = "web_sync_task"
-WAIT_FOR_WORKER = timedelta(seconds=90)
 ESTIMATE_CAP = 95  # a running bar never claims to be done
 
 
 @dataclass
 class SyncProgress:
-    run: SyncRun | None  # the latest delta/full run, any status
+    run: SyncRun | None  # the latest delta/full run that started, any status
+    queued: SyncRun | None  # the cycle asked for and not started yet
     last_good: SyncRun | None
     lists_total: int
-    waiting: bool  # requested, no run has started yet
     percent: int | None  # for <progress value>; None = indeterminate
-    stuck: bool = False  # "running" for longer than a task may live: its worker died
+    lease_expires_at: datetime | None = None  # the lease holder's, while one holds it
+    stuck: bool = False  # "running", but its worker stopped heartbeating: the sweep takes over
+
+    @property
+    def waiting(self) -> bool:
+        return self.queued is not None
 
     @property
     def running(self) -> bool:
@@ -40,32 +41,21 @@ class SyncProgress:
         return self.running or self.waiting
 
     @property
+    def blocked_by_running(self) -> bool:
+        """Queued behind a cycle that is running now."""
+        return self.waiting and self.running
+
+    @property
+    def blocked_by_stopped_worker(self) -> bool:
+        """Queued behind a lease whose holder stopped: it expires by itself (``lease_expires_at``)."""
+        return self.waiting and self.stuck
+
+    @property
     def last_failed(self) -> SyncRun | None:
         """The latest run, when it failed (the lists kept their last good state)."""
         if self.run is not None and self.run.status == SyncRun.Status.FAILED:
             return self.run
         return None
-
-
-def sync_requested(session, task_id: str | None = None) -> None:
-    """Remember that a cycle was just queued (Sync now, a new or changed list), and its django-q task
-    when known: the wait ends when a run starts or the task is done (e.g. skipped: a cycle was running)."""
-    session[SESSION_KEY] = timezone.now().isoformat()
-    if task_id:
-        session[TASK_KEY] = task_id
-    else:
-        session.pop(TASK_KEY, None)
-
-
-def _task_done(task_id) -> bool:
-    from django_q.models import Task
-
-    return isinstance(task_id, str) and Task.objects.filter(id=task_id).exists()
-
-
-def _requested_at(session) -> datetime | None:
-    value = session.get(SESSION_KEY) if session is not None else None
-    return parse_datetime(value) if isinstance(value, str) else None
 
 
 def _estimate(merchant, run: SyncRun) -> int | None:
@@ -84,32 +74,24 @@ def _estimate(merchant, run: SyncRun) -> int | None:
     return previous or None
 
 
-def sync_progress(*, merchant, session=None) -> SyncProgress:
+def sync_progress(*, merchant) -> SyncProgress:
     run = lists_selectors.latest_cycle_run(merchant=merchant)
+    queued = lists_selectors.queued_cycle_run(merchant=merchant)
     last_good = lists_selectors.last_good_sync(merchant=merchant)
     lists_total = lists_selectors.lists_for_merchant(merchant=merchant).count()
-    requested_at = _requested_at(session)
-    waiting = False
-    if requested_at is not None:
-        fresh = timezone.now() - requested_at < WAIT_FOR_WORKER
-        started_since = run is not None and run.started_at >= requested_at
-        waiting = fresh and not started_since and not _task_done(session.get(TASK_KEY))
-        if not waiting:
-            session.pop(SESSION_KEY, None)
-            session.pop(TASK_KEY, None)
+    lease = SyncLease.objects.for_merchant(merchant).filter(holder__isnull=False).first()
     percent, stuck = None, False
     if run is not None and run.status == SyncRun.Status.RUNNING:
-        stuck = (
-            timezone.now() - run.started_at > timedelta(seconds=settings.SYNC_TASK_TIMEOUT) + WAIT_FOR_WORKER
-        )
+        stuck = lease is None or lease.expires_at < timezone.now()
         estimate = _estimate(merchant, run)
         if estimate:
             percent = min(ESTIMATE_CAP, int(100 * run.customers_fetched / estimate))
     return SyncProgress(
         run=run,
+        queued=queued,
         last_good=last_good,
         lists_total=lists_total,
-        waiting=waiting,
         percent=percent,
+        lease_expires_at=lease.expires_at if lease is not None else None,
         stuck=stuck,
     )

@@ -97,7 +97,9 @@ def list_preview(*, merchant, audience: str, vip_tier_id: int | None, sample_siz
 
 # --- chart ---------------------------------------------------------------------------------------------
 def list_size_history(*, list: LoyaltyList, runs: int = 30) -> list[tuple[SyncRunList, int]]:
-    """The list's member count after each of its last ``runs`` cycles, oldest first."""
+    """The list's member count after each of its last ``runs`` runs (cycles, and webhook refreshes
+    grouped per minute), oldest first: the size it had before the run (``list_size``, recorded by
+    every path) plus what the run published."""
     results = (
         SyncRunList.objects.filter(merchant_id=list.merchant_id, list=list)
         .select_related("run")

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,7 +14,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def enqueued(monkeypatch):
     calls = []
-    monkeypatch.setattr(services, "sync_enqueue", lambda **kw: calls.append(kw) or "task-1")
+    monkeypatch.setattr(
+        services, "sync_enqueue", lambda **kw: calls.append(kw) or (SimpleNamespace(pk=7), True)
+    )
     return calls
 
 
@@ -153,6 +156,41 @@ def test_sync_now_is_202_and_queues_one_cycle_for_the_merchant(api, shop, enqueu
     assert response.status_code == 202
     assert response.json()["queued"] is True
     assert enqueued == [{"merchant": shop}]
+
+
+def test_repeated_sync_calls_queue_one_cycle_and_answer_with_it(
+    api, shop, django_capture_on_commit_callbacks
+):
+    from django_q.models import OrmQ
+
+    from loyalty_lists.lists.models import SyncRun
+
+    lst = make_list(shop)
+    with django_capture_on_commit_callbacks(execute=True):
+        answers = [api.post(f"/api/v1/lists/{lst.pk}/sync") for _ in range(300)]
+    assert {a.status_code for a in answers} == {202}
+    [run] = SyncRun.objects.filter(merchant=shop, status="queued")
+    assert {a.json()["run_id"] for a in answers} == {run.pk}
+    assert [a.json()["already_queued"] for a in answers] == [False] + [True] * 299
+    assert OrmQ.objects.count() == 1, "one task for 300 calls"
+    listed = api.get("/api/v1/sync-runs").json()["items"]
+    assert (listed[0]["id"], listed[0]["status"]) == (run.pk, "queued")
+
+
+def test_a_tier_that_exists_in_smile_now_is_accepted_before_any_sync(api, shop, monkeypatch):
+    from integrations.smile import client as client_module
+    from tests.lists.fakes import FakeSmile
+
+    smile = FakeSmile()
+    platinum = smile.add_tier("Platinum", 2500)
+    monkeypatch.setattr(client_module, "client_for_merchant", lambda merchant, **kw: smile)
+
+    response = api.post("/api/v1/lists", {"name": "Top", "audience": "vip_tier", "vip_tier_id": platinum})
+
+    assert response.status_code == 201, response.content
+    assert response.json()["vip_tier"] == {"id": platinum, "name": "Platinum"}
+    missing = api.post("/api/v1/lists", {"name": "No", "audience": "vip_tier", "vip_tier_id": platinum + 1})
+    assert missing.status_code == 422
 
 
 def test_sync_now_for_an_unknown_list_queues_nothing(api, enqueued):

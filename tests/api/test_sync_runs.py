@@ -20,6 +20,7 @@ def test_runs_come_newest_first_with_their_counts_and_errors(api, shop):
         "id": ok.pk,
         "kind": "delta",
         "status": "succeeded",
+        "queued_at": None,
         "started_at": "2025-03-01T12:00:00Z",
         "finished_at": "2025-03-01T12:01:00Z",
         "customers_fetched": 250,

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django_q.models import Schedule
 
-from loyalty_lists.lists.management.commands.ensure_schedules import DELTA_NAME, FULL_NAME
+from loyalty_lists.lists.management.commands.ensure_schedules import DELTA_NAME, FULL_NAME, SWEEP_NAME
 from loyalty_lists.lists.models import SyncRun
 
 
@@ -24,7 +24,13 @@ def test_ensure_schedules_creates_the_delta_and_full_schedules_once(db):
 
     assert f"{DELTA_NAME}: created" in first and f"{DELTA_NAME}: unchanged" in second
     delta, full = Schedule.objects.get(name=DELTA_NAME), Schedule.objects.get(name=FULL_NAME)
-    assert Schedule.objects.count() == 2
+    assert Schedule.objects.count() == 3
+    sweep = Schedule.objects.get(name=SWEEP_NAME)
+    assert (sweep.func, sweep.schedule_type, sweep.minutes) == (
+        "loyalty_lists.lists.tasks.sync_sweep",
+        Schedule.MINUTES,
+        1,
+    )
     assert (delta.func, delta.args, delta.schedule_type, delta.minutes, delta.repeats) == (
         "loyalty_lists.lists.tasks.sync_fanout",
         "'delta'",

@@ -1,27 +1,35 @@
 """End to end against the real sandbox (a subprocess speaking HTTP) through the real client.
 
-The stateful test drives random customer and tier mutations, delta / full / webhook cycles, injected
-faults and simulated crashes; after every successful cycle each list must equal the ground truth
-computed straight from the sandbox's ``GET /_sandbox/export``, after every failed or crashed cycle no
-list may have changed.
+The stateful test drives random customer and tier mutations, delta / full cycles, webhook bursts (signed
+bodies posted to the real receiver: repeats, out-of-order deliveries, tier deletions announced customer by
+customer), injected faults, simulated crashes of cycles and refreshes with the sweep that repairs them,
+and *Sync now* floods. After every successful cycle each list equals the ground truth computed straight
+from the sandbox's ``GET /_sandbox/export``; after every failed or crashed cycle no list has changed;
+after every drained webhook burst each refreshed customer is exactly where the truth puts them, and a
+list whose VIP tier vanished is stale with the very members it had.
 """
 
 import collections
 import itertools
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
+from django_q.models import OrmQ
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import integrations.smile.client as client_module
-from integrations.smile.services import connection_api_key_connect
+from integrations.smile.services import connection_account_id_record, connection_api_key_connect
 from integrations.smile.types import CustomerData
+from integrations.smile.webhooks import sign
 from loyalty_lists.lists import services
 from loyalty_lists.lists.membership import email_normalize, is_member
-from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncLease, SyncRun, VipTier
-from loyalty_lists.lists.sync import cycle, fetch
+from loyalty_lists.lists.models import ListItem, LoyaltyList, RefreshRequest, SyncLease, SyncRun, VipTier
+from loyalty_lists.lists.sync import cycle, fetch, refresh
 from loyalty_lists.merchants.models import Merchant
 from tests.support.ground_truth import export_customers, export_tier_names, item_tuple
 
@@ -79,10 +87,32 @@ def sandbox_connected(smile_sandbox_factory, settings, monkeypatch):
     return sandbox
 
 
+ACCOUNT_ID = 1  # the sandbox's account (its webhooks name it)
+
+
 def connect(sandbox, slug: str) -> Merchant:
     merchant = Merchant.objects.create(slug=slug, name=slug)
     connection_api_key_connect(merchant=merchant, user=None, api_key=API_KEY)
+    connection_account_id_record(merchant=merchant, account_id=ACCOUNT_ID)  # webhooks are routed by it
     return merchant
+
+
+def webhook_body(customer: dict) -> bytes:
+    """What the sandbox (and Smile) posts for a changed customer."""
+    return json.dumps(
+        {"account_id": ACCOUNT_ID, "topic": "customer/updated", "data": {"customer": customer}}
+    ).encode()
+
+
+def post_webhook(client: Client, body: bytes):
+    response = client.post(
+        "/integrations/smile/webhooks",
+        data=body,
+        content_type="application/json",
+        headers={"X-Smile-Hmac-Sha256": sign(body)},
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
 
 
 @pytest.mark.django_db
@@ -96,6 +126,7 @@ def test_lists_always_equal_the_sandboxs_ground_truth(sandbox_connected, monkeyp
     class SyncEngine(RuleBasedStateMachine):
         @initialize()
         def start(self):
+            self.http = Client()
             n = next(examples)
             sandbox.clear_faults()
             sandbox.reset(customers=CUSTOMERS, seed=100)  # the same start every time: replays reproduce
@@ -242,13 +273,164 @@ def test_lists_always_equal_the_sandboxs_ground_truth(sandbox_connected, monkeyp
                     "smile_id", "name"
                 )
             )
-            for lst in LoyaltyList.objects.filter(merchant=self.merchant, stale_since__isnull=True):
+            for lst in LoyaltyList.objects.filter(
+                merchant=self.merchant, stale_since__isnull=True, last_published_at__isnull=False
+            ):  # (a list never published waits for a cycle's whole recompute)
                 item = actual_items(lst).get(cid)
                 c = truth.get(cid)
                 if c is None or not is_member(lst.audience, lst.vip_tier_id, c):
                     assert item is None, (lst.name, cid)
                 else:
                     assert item == expected_item(c, last_names), (lst.name, cid)
+
+        # --- webhooks ---------------------------------------------------------------------------
+        @rule(
+            whos=st.lists(st.integers(0, 999), min_size=1, max_size=8),
+            fields=st.fixed_dictionaries(
+                {},
+                optional={
+                    "state": st.sampled_from(["member", "candidate", "disabled"]),
+                    "points_balance": st.integers(0, 5000),
+                    "vip_tier_id": st.integers(-1, 9),
+                },
+            ),
+            repeats=st.integers(0, 3),
+            late=st.booleans(),
+            seed=st.integers(0, 2**16),
+            drain=st.booleans(),
+        )
+        def webhook_burst(self, whos, fields, repeats, late, seed, drain):
+            """Customers change in Smile; their webhooks arrive repeated, shuffled, an older body late."""
+            export = sandbox.export()
+            customers, tiers = export["customers"], export["vip_tiers"]
+            if "vip_tier_id" in fields:
+                index = fields["vip_tier_id"]
+                fields["vip_tier_id"] = None if index < 0 or not tiers else pick(tiers, index)["id"]
+            bodies = []
+            for who in dict.fromkeys(whos):
+                cid = pick(customers, who)["id"]
+                older = sandbox.get_customer(cid)
+                bodies.append(webhook_body(sandbox.patch_customer(cid, **fields)))
+                if late:
+                    bodies.append(webhook_body(older))  # out of order: the previous body after the new one
+            bodies += bodies[:repeats]  # duplicates
+            random.Random(seed).shuffle(bodies)
+            for body in bodies:
+                post_webhook(self.http, body)
+            seen["webhook burst"] += 1
+            if drain:
+                self.drain()
+
+        @rule(which=st.integers(0, 999))
+        def delete_a_tier_announced_by_webhooks(self, which):
+            """Smile deletes a tier and sends one webhook per customer it moved out of it."""
+            export = sandbox.export()
+            if not export["vip_tiers"]:
+                return
+            tier = pick(export["vip_tiers"], which)
+            moved = [c["id"] for c in export["customers"] if c["vip_tier_id"] == tier["id"]]
+            tier_lists = LoyaltyList.objects.filter(
+                merchant=self.merchant, vip_tier_id=tier["id"], stale_since__isnull=True
+            )
+            frozen = {lst.pk: _item_keys(lst) for lst in tier_lists}
+            sandbox.delete_tier(tier["id"])
+            for cid in moved:
+                post_webhook(self.http, webhook_body(sandbox.get_customer(cid)))
+            self.drain()
+            for lst in LoyaltyList.objects.filter(pk__in=list(frozen)):
+                if lst.last_published_at is None or not (frozen[lst.pk] & set(moved)):
+                    continue  # (never filled, or none of its members moved: no webhook told us)
+                assert lst.is_stale and lst.stale_reason, f"{lst.name} drained instead of going stale"
+                assert _item_keys(lst) == frozen[lst.pk], "a stale list keeps its members"
+                seen["tier list staled by webhooks"] += 1
+
+        @rule(pages=st.integers(1, 3))
+        def refresh_that_crashes(self, pages):
+            """The worker dies mid-refresh: its claimed requests wait, and a later drain takes them."""
+            if not RefreshRequest.objects.filter(merchant=self.merchant).exists():
+                return
+            before = everything_published(self.merchant)
+            try:
+                refresh.refresh_drain(
+                    merchant_id=self.merchant.pk,
+                    client=CrashAfter(real_client_for_merchant(self.merchant), pages, on_get=True),
+                )
+            except SimulatedCrash:
+                seen["refresh crash"] += 1
+                assert everything_published(self.merchant) == before, "a crashed refresh changed a list"
+                # Its claims expire (REFRESH_CLAIM_TTL); the sweep sends a new task.
+                RefreshRequest.objects.filter(merchant=self.merchant).update(
+                    claimed_at=datetime.now(UTC) - refresh.REFRESH_CLAIM_TTL - timedelta(seconds=1)
+                )
+            self.drain()
+
+        def drain(self):
+            before = everything_published(self.merchant)
+            waiting = set(
+                RefreshRequest.objects.filter(merchant=self.merchant).values_list(
+                    "smile_customer_id", flat=True
+                )
+            )
+            run = services.customer_refresh_drain(merchant_id=self.merchant.pk)
+            assert not RefreshRequest.objects.filter(merchant=self.merchant).exists(), (
+                "the drain took them all"
+            )
+            if run is not None:
+                assert run.status == "succeeded", run.error_message
+                seen["refresh drained"] += 1
+            self.check_refreshed(waiting, before)
+
+        def check_refreshed(self, cids, before):
+            export = sandbox.export()
+            truth = {c.id: c for c in export_customers(export)}
+            names = dict(
+                VipTier.objects.filter(merchant=self.merchant, exists_in_smile=True).values_list(
+                    "smile_id", "name"
+                )
+            )
+            frozen = _items_by_list(before)
+            for lst in LoyaltyList.objects.filter(merchant=self.merchant, last_published_at__isnull=False):
+                if lst.is_stale:
+                    assert _item_keys(lst) == frozen.get(lst.pk, set()), f"stale {lst.name} is frozen"
+                    continue
+                items = actual_items(lst)
+                for cid in cids:
+                    c = truth.get(cid)
+                    if c is None or not is_member(lst.audience, lst.vip_tier_id, c):
+                        assert cid not in items, (lst.name, cid)
+                    else:
+                        assert items.get(cid) == expected_item(c, names), (lst.name, cid)
+                assert lst.item_count == len(items)
+
+        # --- Sync now floods and dead workers -------------------------------------------------------
+        @rule(presses=st.integers(1, 30), full=st.booleans())
+        def sync_now_flood(self, presses, full):
+            OrmQ.objects.all().delete()
+            for _ in range(presses):
+                run, _created = services.sync_enqueue(merchant=self.merchant, full=full)
+            assert SyncRun.objects.filter(merchant=self.merchant, status="queued").count() == 1
+            before = everything_published(self.merchant)
+            ran = services.sync_queued_run(merchant_id=self.merchant.pk)
+            assert ran is not None and ran.pk == run.pk, "the queued run is the one that ran"
+            seen["sync now flood"] += 1
+            self.after_cycle(ran, before)
+
+        @rule()
+        def sweep(self):
+            """The sweep repairs a dead worker's lease: its run fails, a cycle is queued and runs."""
+            lease = SyncLease.objects.filter(merchant=self.merchant).first()
+            dead = lease is not None and lease.holder and lease.expires_at < datetime.now(UTC)
+            services.sync_sweep()
+            if not dead:
+                return
+            assert not SyncRun.objects.filter(
+                merchant=self.merchant, kind__in=["delta", "full"], status="running"
+            ).exists(), "the dead worker's run is marked failed"
+            assert SyncRun.objects.filter(merchant=self.merchant, status="queued").exists()
+            before = everything_published(self.merchant)
+            run = services.sync_queued_run(merchant_id=self.merchant.pk)
+            seen["swept and resumed"] += 1
+            self.after_cycle(run, before)
 
         # --- checks -----------------------------------------------------------------------------
         def after_cycle(self, run, before):
@@ -315,8 +497,8 @@ def test_lists_always_equal_the_sandboxs_ground_truth(sandbox_connected, monkeyp
         raise SimulatedCrash()
 
     SyncEngine.TestCase.settings = settings(
-        max_examples=15,
-        stateful_step_count=20,
+        max_examples=20,
+        stateful_step_count=25,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -326,6 +508,7 @@ def test_lists_always_equal_the_sandboxs_ground_truth(sandbox_connected, monkeyp
     assert seen["delta cycle failed"] + seen["full cycle failed"] and seen["crash rule"], (
         "faults were injected"
     )
+    assert seen["refresh drained"] and seen["webhook burst"] and seen["sync now flood"], "webhooks ran"
 
 
 def pick(seq, index: int):
@@ -345,10 +528,11 @@ def _item_keys(lst) -> set[int]:
 
 
 class CrashAfter:
-    """The real client, except that the process dies while fetching the ``pages``-th customer page."""
+    """The real client, except that the process dies while fetching the ``pages``-th customer page (or,
+    with ``on_get``, the ``pages``-th single customer)."""
 
-    def __init__(self, client, pages):
-        self.client, self.pages, self.count = client, pages, 0
+    def __init__(self, client, pages, on_get=False):
+        self.client, self.pages, self.count, self.on_get = client, pages, 0, on_get
 
     def __enter__(self):
         self.client.__enter__()
@@ -360,7 +544,14 @@ class CrashAfter:
     def list_vip_tiers(self):
         return self.client.list_vip_tiers()
 
+    def cursor_before(self, customer_id):
+        return self.client.cursor_before(customer_id)
+
     def get_customer(self, cid):
+        if self.on_get:
+            self.count += 1
+            if self.count >= self.pages:
+                raise SimulatedCrash()
         return self.client.get_customer(cid)
 
     def iter_customer_pages(self, **kwargs):

@@ -114,7 +114,7 @@ def test_a_crashed_full_walk_resumes_from_its_checkpoint(smile, run_cycle, make_
     assert resumed.customers_fetched == 500
     assert_lists_match([members], smile)
     crashed.refresh_from_db()
-    assert crashed.status == "failed" and "Interrupted" in crashed.error_message
+    assert crashed.status == "failed" and "Worker lost" in crashed.error_message
     assert SyncState.objects.get().full_walk is None
 
 

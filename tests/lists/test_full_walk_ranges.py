@@ -2,13 +2,14 @@
 chains, and the commit-before-next-page rule that bounds what a crash refetches."""
 
 import logging
+import threading
 from collections import Counter
 
 import pytest
 
 from integrations.smile.errors import SmileApiError
 from loyalty_lists.lists.models import SyncLease, SyncRun, SyncState
-from loyalty_lists.lists.sync import cycle, fetch
+from loyalty_lists.lists.sync import cycle, fetch, full_walk
 
 from .conftest import assert_lists_match
 from .fakes import FakeSmile, SimulatedCrash
@@ -19,7 +20,7 @@ CUSTOMERS = 2400
 @pytest.fixture
 def known(smile, run_cycle, make_list, monkeypatch, settings):
     """A program of 2,400 customers (all states) the snapshot already knows; ranges from 1,000 up."""
-    monkeypatch.setattr(cycle, "ID_RANGE_MIN_CUSTOMERS", 1000)
+    monkeypatch.setattr(full_walk, "ID_RANGE_MIN_CUSTOMERS", 1000)
     settings.SYNC_FULL_WALK_CHAINS = 4
     gold = smile.add_tier("Gold", 500)
     for n in range(CUSTOMERS):
@@ -134,7 +135,7 @@ def test_a_chain_asks_for_its_next_page_only_after_the_last_one_is_committed(
     smile, run_cycle, known, monkeypatch
 ):
     stored: dict = {}
-    real_flush = cycle._Cycle._flush
+    real_flush = cycle._Cycle.flush
 
     def flush(self, run, rows, pages, checkpoint=None):
         real_flush(self, run, rows, pages, checkpoint=checkpoint)
@@ -149,7 +150,7 @@ def test_a_chain_asks_for_its_next_page_only_after_the_last_one_is_committed(
                 if page.next_cursor is not None:
                     assert page.next_cursor in stored.values(), page.next_cursor
 
-    monkeypatch.setattr(cycle._Cycle, "_flush", flush)
+    monkeypatch.setattr(cycle._Cycle, "flush", flush)
     checking = Checks()
     checking.customers, checking.tiers = smile.customers, smile.tiers
 
@@ -220,7 +221,20 @@ def test_a_crash_after_a_split_resumes_every_chain(smile, run_cycle, make_list, 
 
 
 def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
-    smile = FakeSmile()
+    class DisabledAfterTwoMemberPages(FakeSmile):
+        """The short chain ends once the long one has shown its pace (however the threads are scheduled)."""
+
+        paced = threading.Event()
+
+        def iter_customer_pages(self, *, state=None, **kwargs):
+            for n, page in enumerate(super().iter_customer_pages(state=state, **kwargs), 1):
+                if state == "disabled":
+                    self.paced.wait(10)
+                yield page
+                if state == "member" and n == 2:
+                    self.paced.set()
+
+    smile = DisabledAfterTwoMemberPages()
     for n in range(3000):
         smile.add(email=f"s{n}@example.com", state="disabled" if n % 100 == 0 else "member")
     splits, seen = [], set()
@@ -239,4 +253,3 @@ def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
 
     assert splits and splits[0] == "member.2", splits
     assert seen == set(smile.customers)
-

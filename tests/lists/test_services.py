@@ -7,9 +7,11 @@ from django_q.signing import SignedPackage
 
 from integrations.smile.models import SmileConnection
 from loyalty_lists.lists import services, tasks
-from loyalty_lists.lists.models import ListChange, ListItem, LoyaltyList, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListItem, LoyaltyList, SyncRun, SyncRunList
 
 from .conftest import assert_lists_match, items_of
+
+TASK_CYCLE = "loyalty_lists.lists.tasks.sync_cycle_task"
 
 
 def queued() -> list[dict]:
@@ -21,7 +23,8 @@ def test_creating_a_list_validates_it_and_queues_a_cycle(merchant, django_captur
         lst = services.list_create(merchant=merchant, name="  VIPs ", audience="all_members")
     assert lst.name == "VIPs" and lst.published_seq == 0
     [task] = queued()
-    assert (task["func"], task["args"]) == (services.TASK_CYCLE, (merchant.pk, "delta"))
+    assert (task["func"], task["args"]) == (TASK_CYCLE, (merchant.pk,))
+    assert SyncRun.objects.get(merchant=merchant).status == "queued"
     with pytest.raises(ValidationError):
         services.list_create(merchant=merchant, name="", audience="all_members")
     with pytest.raises(ValidationError):
@@ -70,10 +73,12 @@ def test_deleting_a_list_deletes_its_items_and_history(smile, run_cycle, make_li
     )
 
 
-def test_sync_now_queues_a_cycle(merchant):
-    services.sync_enqueue(merchant=merchant)
-    services.sync_enqueue(merchant=merchant, full=True)
-    assert [t["args"] for t in queued()] == [(merchant.pk, "delta"), (merchant.pk, "full")]
+def test_sync_now_queues_a_cycle(merchant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.sync_enqueue(merchant=merchant)
+        services.sync_enqueue(merchant=merchant, full=True)
+    assert [t["args"] for t in queued()] == [(merchant.pk,)]
+    assert list(SyncRun.objects.values_list("kind", "status")) == [("full", "queued")]
 
 
 def test_the_fanout_task_queues_one_cycle_per_connected_merchant(merchant_factory):
@@ -86,14 +91,21 @@ def test_the_fanout_task_queues_one_cycle_per_connected_merchant(merchant_factor
 
     summary = tasks.sync_fanout("full")
 
-    assert [t["args"] for t in queued()] == [(a.pk, "full"), (c.pk, "full")]
+    assert [t["args"] for t in queued()] == [(a.pk,), (c.pk,)]
+    assert sorted(SyncRun.objects.values_list("merchant_id", "kind", "status")) == [
+        (a.pk, "full", "queued"),
+        (c.pk, "full", "queued"),
+    ]
     assert "2 merchants" in summary
+    assert "0 merchants" in tasks.sync_fanout("delta"), "a merchant whose cycle still waits gets no second"
 
 
-def test_the_cycle_task_runs_a_cycle_and_says_what_happened(merchant):
-    summary = tasks.sync_cycle_task(merchant.pk, "delta")
+def test_the_cycle_task_runs_the_queued_cycle_and_says_what_happened(merchant):
+    services.sync_enqueue(merchant=merchant)
+    summary = tasks.sync_cycle_task(merchant.pk)
     assert "failed" in summary  # no Smile connection
 
 
 def test_the_refresh_task_runs_a_refresh(merchant):
-    assert "failed" in tasks.customer_refresh_task(merchant.pk, 5)
+    services.customer_refresh_request(merchant_id=merchant.pk, smile_customer_id=5)
+    assert "failed" in tasks.customer_refresh_task(merchant.pk)

@@ -96,7 +96,7 @@ def test_bringing_one_merchant_up_to_date_leaves_the_others_rows_alone(merchant,
 
 def test_one_customer_can_be_brought_up_to_date_alone(merchant):
     write(merchant, customer(7), customer(8))
-    assert index_emails(merchant.pk, 8) == 1
+    assert index_emails(merchant.pk, [8]) == 1
     assert found(merchant, "ann@example.com") == [8]
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django_q.models import OrmQ, Task
-from django_q.tasks import async_task
 
 from loyalty_lists.lists import services
 from loyalty_lists.lists.models import LoyaltyList, SyncRun
+from loyalty_lists.lists.sync import queue
 from loyalty_lists.merchants.models import Merchant
 from tests.integrations.smile.conftest import connect_with_sandbox_tokens
 from tests.support.ground_truth import GroundTruth
@@ -54,22 +54,35 @@ def test_two_cycles_triggered_at_once_run_exactly_once(cluster, settings):
     merchant = Merchant.objects.create(slug="twice", name="Twice")
     connect_with_sandbox_tokens(merchant, sandbox)
     services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
-    sandbox.settings(latency_ms=1500)  # each cycle takes seconds: the two tasks overlap
+    OrmQ.objects.all().delete()
+    sandbox.settings(latency_ms=1500)  # each cycle takes seconds: the tasks overlap
 
-    ids = [async_task(services.TASK_CYCLE, merchant.pk, "delta", task_name=f"cycle {n}") for n in range(2)]
-
-    # The late one finds the lease busy and records a request; the running cycle then queues one
-    # follow-up, which runs after it: three tasks in all, two runs, never two at once.
+    # Two tasks for the queued cycle at once (*Sync now*'s, and a resend racing it): one runs it.
+    first, _ = services.sync_enqueue(merchant=merchant)
+    queue.cycle_send(merchant.pk)
+    wait_until(lambda: SyncRun.objects.get(pk=first.pk).status == "running", process)
+    # *Sync now* while it runs: queued, and a task a worker picks up at once (the lease is busy) ...
+    second, created = services.sync_enqueue(merchant=merchant)
+    assert created and second.status == "queued"
+    # ... which the running cycle sends again when it ends: four tasks in all, two runs, never together.
     deadline = time.monotonic() + 180
-    while Task.objects.count() < 3 or OrmQ.objects.exists():
+    while Task.objects.count() < 4 or OrmQ.objects.exists():
         assert time.monotonic() < deadline, f"the tasks did not settle in 180s:\n{process.output()}"
         time.sleep(0.25)
-    results = list(Task.objects.filter(id__in=ids).values_list("result", flat=True))
-    assert sum("another cycle is running" in r for r in results) == 1, results
+    results = list(Task.objects.values_list("result", flat=True))
+    assert sum(f"run {first.pk} succeeded" in r for r in results) == 1, results
+    assert sum(f"run {second.pk} succeeded" in r for r in results) == 1, results
     runs = list(SyncRun.objects.filter(merchant=merchant, kind__in=["delta", "full"]).order_by("started_at"))
-    assert len(runs) == 2, ([(r.pk, r.status) for r in runs], results, process.output())
+    assert [r.pk for r in runs] == [first.pk, second.pk], ([(r.pk, r.status) for r in runs], results)
     assert all(r.status == "succeeded" for r in runs), [r.error_message for r in runs]
     assert runs[0].finished_at <= runs[1].started_at, "two cycles of one merchant ran at the same time"
     sandbox.settings(latency_ms=0)
     assert GroundTruth.of(sandbox.export()).mismatches(merchant) == {}
     assert LoyaltyList.objects.get(merchant=merchant).item_count > 0
+
+
+def wait_until(condition, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, process.output()
+        time.sleep(0.1)

@@ -59,9 +59,10 @@ def leaked(secrets: dict[str, str], text: str) -> list[str]:
 
 
 @pytest.fixture
-def everything(sandbox, client, merchant_a, merchant_b, caplog):
+def everything(transactional_db, sandbox, client, merchant_a, merchant_b, caplog):
     """Merchant A connected with OAuth (through the views), tokens refreshed once; merchant B with a
-    private API key; a list and a sync cycle each; API keys used. Returns (secrets, pages seen)."""
+    private API key; a list and a sync cycle each; API keys used. Returns (secrets, pages seen).
+    (Committed data: the full walk's chain threads refresh the expired token on their own connections.)"""
     caplog.set_level(logging.DEBUG)
     for name in ("requests_oauthlib", "oauthlib", "httpx", "httpcore", "urllib3"):
         caplog.set_level(logging.DEBUG, logger=name)  # even if someone turns their levels down

@@ -165,3 +165,13 @@ def row_with(body: str, text: str) -> str:
     matching = [row for row in rows(body) if text in row and "<td" in row]
     assert len(matching) == 1, f"{len(matching)} rows contain {text!r}"
     return matching[0]
+
+
+def start_run(merchant, kind="delta", **fields):
+    """A cycle a live worker is running now: a running run, and the merchant's lease held by it."""
+    from loyalty_lists.lists.models import SyncLease, SyncRun
+
+    SyncLease.objects.update_or_create(
+        merchant=merchant, defaults={"holder": "worker", "expires_at": timezone.now() + timedelta(minutes=5)}
+    )
+    return SyncRun.objects.create(merchant=merchant, kind=kind, started_at=timezone.now(), **fields)

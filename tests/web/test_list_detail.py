@@ -270,3 +270,39 @@ def test_no_template_has_inline_script_style_or_event_handler():
     for path in (settings.BASE_DIR / "templates" / "web").rglob("*.html"):
         text = path.read_text()
         assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=", text), path
+
+
+def test_the_chart_survives_thousands_of_webhook_runs_and_a_flat_series(staff, merchant):
+    """Webhook refreshes once recorded lists of size 0: after 30 of them every point was -1 and the
+    page crashed (ZeroDivisionError)."""
+    from loyalty_lists.lists.models import SyncRun, SyncRunList
+    from loyalty_lists.web.chart import member_count_chart
+    from loyalty_lists.web.selectors import list_size_history
+
+    lst = make_list(merchant, "Gold")
+    runs = SyncRun.objects.bulk_create(
+        SyncRun(merchant=merchant, kind="webhook", status="succeeded", started_at=T0, finished_at=T0)
+        for _ in range(3000)
+    )
+    SyncRunList.objects.bulk_create(
+        SyncRunList(merchant=merchant, run=run, list=lst, outcome="published", removed=1) for run in runs
+    )  # the old records: list_size 0, one removal each
+
+    assert staff.get(f"/lists/{lst.pk}/").status_code == 200
+    chart = member_count_chart(list_size_history(list=lst))
+    assert all(point.size == 0 and 0 <= point.y <= chart.height for point in chart.points)
+
+
+def test_the_chart_follows_real_sizes_through_webhook_refreshes(staff, merchant):
+    from loyalty_lists.web.selectors import list_size_history
+    from tests.lists.fakes import FakeSmile
+
+    smile = FakeSmile()
+    cids = [smile.add(f"s{n}@example.com") for n in range(5)]
+    lst = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    services.sync_cycle_run(merchant_id=merchant.pk, client=smile)
+    smile.update(cids[0], state="candidate")
+    services.customer_refresh(merchant_id=merchant.pk, smile_customer_id=cids[0], client=smile)
+
+    assert [size for _, size in list_size_history(list=lst)] == [5, 4]
+    assert staff.get(f"/lists/{lst.pk}/").status_code == 200

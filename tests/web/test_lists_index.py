@@ -2,7 +2,7 @@ from django.utils import timezone
 
 from loyalty_lists.lists.models import SyncRun, SyncRunList
 
-from .conftest import connect, make_items, make_list, make_tier, row_with
+from .conftest import connect, make_items, make_list, make_tier, row_with, start_run
 
 
 def test_it_asks_to_connect_smile_when_there_are_no_lists(staff):
@@ -68,9 +68,7 @@ def test_it_asks_to_reconnect_when_smile_refuses_the_credentials(staff, merchant
 
 def test_it_shows_a_polling_progress_bar_while_a_sync_runs(staff, merchant, connected):
     make_list(merchant, "Members")
-    SyncRun.objects.create(
-        merchant=merchant, kind="full", started_at=timezone.now(), pages_fetched=3, customers_fetched=750
-    )
+    start_run(merchant, "full", pages_fetched=3, customers_fetched=750)
     body = staff.get("/lists/").content.decode()
     assert "<progress" in body
     assert 'hx-trigger="every 1s"' in body

@@ -7,10 +7,9 @@ import pytest
 from django.utils import timezone
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import SyncRun
-from loyalty_lists.web.progress import SESSION_KEY
+from loyalty_lists.lists.models import SyncLease, SyncRun
 
-from .conftest import connect, make_list, row_with
+from .conftest import connect, make_list, row_with, start_run
 
 
 @pytest.fixture
@@ -104,14 +103,7 @@ def test_another_merchants_run_is_a_404(staff, other_merchant):
 def test_the_progress_partial_polls_while_a_run_is_running(staff, merchant):
     make_list(merchant)
     make_list(merchant, "Second")
-    SyncRun.objects.create(
-        merchant=merchant,
-        kind="delta",
-        started_at=timezone.now(),
-        pages_fetched=4,
-        customers_fetched=1000,
-        lists_published=1,
-    )
+    start_run(merchant, pages_fetched=4, customers_fetched=1000, lists_published=1)
     body = staff.get("/runs/progress/", HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 1s"' in body and 'hx-get="/runs/progress/?watching=1"' in body
     assert "<progress" in body and 'data-state="running"' in body
@@ -129,7 +121,7 @@ def test_the_bar_estimates_a_full_run_from_the_previous_one(staff, merchant):
         finished_at=now - timedelta(days=1),
         customers_fetched=4000,
     )
-    SyncRun.objects.create(merchant=merchant, kind="full", started_at=now, customers_fetched=1000)
+    start_run(merchant, "full", customers_fetched=1000)
     body = staff.get("/runs/progress/").content.decode()
     assert 'value="25"' in body
 
@@ -172,11 +164,11 @@ def test_a_failed_last_run_shows_its_error_and_the_last_good_sync(staff, merchan
     assert "Last good sync:" in body and "1\xa0hour ago" in body
 
 
-def test_a_run_left_running_by_a_dead_worker_stops_the_polling(staff, merchant, settings):
-    settings.SYNC_TASK_TIMEOUT = 60
+def test_a_run_left_running_by_a_dead_worker_says_it_restarts_by_itself(staff, merchant):
     SyncRun.objects.create(merchant=merchant, kind="delta", started_at=timezone.now() - timedelta(hours=1))
-    body = staff.get("/runs/progress/").content.decode()
-    assert "hx-trigger" not in body and "its worker probably stopped" in body
+    body = staff.get("/runs/progress/").content.decode()  # running, and nobody holds the lease
+    assert "hx-trigger" not in body and "worker stopped without finishing" in body
+    assert "a new sync resumes the work by itself" in body
 
 
 # --- sync now ------------------------------------------------------------------------------------------
@@ -184,34 +176,51 @@ def test_a_run_left_running_by_a_dead_worker_stops_the_polling(staff, merchant, 
 def enqueued(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "loyalty_lists.lists.services.sync_enqueue", lambda *, merchant, full=False: calls.append(merchant.pk)
+        "loyalty_lists.lists.services.sync_enqueue",
+        lambda *, merchant, full=False: calls.append(merchant.pk) or (None, True),
     )
     return calls
 
 
-def test_sync_now_queues_a_cycle_and_the_bar_waits_for_it(staff, merchant, connected, enqueued):
+def test_sync_now_queues_a_cycle_and_the_bar_waits_for_it(staff, merchant, connected):
     response = staff.post("/sync-now/", {"next": "/integrations/smile/"})
     assert response.status_code == 302 and response["Location"] == "/integrations/smile/"
-    assert enqueued == [merchant.pk]
-    assert SESSION_KEY in staff.session
+    [queued] = SyncRun.objects.filter(merchant=merchant, status="queued")
     body = staff.get("/runs/progress/").content.decode()
     assert 'data-state="queued"' in body and "<progress" in body and 'hx-trigger="every 1s"' in body
-    SyncRun.objects.create(
-        merchant=merchant, kind="delta", started_at=timezone.now()
-    )  # the worker started it
+    assert "waiting for a worker to start it" in body
+    SyncRun.objects.filter(pk=queued.pk).update(status="running")  # the worker started it
+    SyncLease.objects.create(merchant=merchant, holder="w", expires_at=timezone.now() + timedelta(minutes=5))
     assert 'data-state="running"' in staff.get("/runs/progress/").content.decode()
 
 
-def test_the_wait_ends_when_the_queued_task_is_done_without_a_run(staff, merchant, connected, monkeypatch):
-    from django_q.models import Task
-
-    monkeypatch.setattr("loyalty_lists.lists.services.sync_enqueue", lambda *, merchant, full=False: "task-1")
+def test_sync_now_twice_queues_one_cycle_and_says_so(staff, merchant, connected):
     staff.post("/sync-now/")
-    assert 'data-state="queued"' in staff.get("/runs/progress/").content.decode()
-    now = timezone.now()  # the worker found another cycle running and skipped this one
-    Task.objects.create(id="task-1", name="sync", func="f", started=now, stopped=now, success=True)
+    page = staff.post("/sync-now/", follow=True).content.decode()
+    assert "A sync is already queued; it covers this." in page
+    assert SyncRun.objects.filter(merchant=merchant, status="queued").count() == 1
+
+
+def test_sync_now_while_a_sync_runs_is_queued_and_the_page_says_so(staff, merchant, connected):
+    SyncRun.objects.create(merchant=merchant, kind="full", status="running", started_at=timezone.now())
+    SyncLease.objects.create(merchant=merchant, holder="w", expires_at=timezone.now() + timedelta(minutes=5))
+    staff.post("/sync-now/")
     body = staff.get("/runs/progress/").content.decode()
-    assert 'data-state="idle"' in body and "hx-trigger" not in body
+    assert 'data-state="running"' in body
+    assert "Another sync is queued" in body and "it starts as soon as this one finishes" in body
+
+
+def test_sync_now_behind_a_stopped_worker_is_queued_and_the_page_says_it_starts_by_itself(
+    staff, merchant, connected
+):
+    SyncRun.objects.create(merchant=merchant, kind="full", status="running", started_at=timezone.now())
+    SyncLease.objects.create(
+        merchant=merchant, holder="dead", expires_at=timezone.now() - timedelta(seconds=5)
+    )
+    staff.post("/sync-now/")
+    body = staff.get("/runs/progress/").content.decode()
+    assert 'data-state="queued"' in body
+    assert "worker stopped without finishing" in body and "the sync then starts by itself" in body
 
 
 def test_sync_now_refuses_without_a_usable_connection(staff, merchant, enqueued):
@@ -228,8 +237,9 @@ def test_sync_now_needs_post_and_ignores_foreign_redirects(staff, connected, enq
     assert response["Location"] == "/runs/"
 
 
-def test_sync_now_really_queues_a_task(staff, merchant, connected):
+def test_sync_now_really_queues_a_task(staff, merchant, connected, django_capture_on_commit_callbacks):
     from django_q.models import OrmQ
 
-    staff.post("/sync-now/")
+    with django_capture_on_commit_callbacks(execute=True):
+        staff.post("/sync-now/")
     assert OrmQ.objects.count() == 1

@@ -6,6 +6,8 @@ from django.utils import timezone
 
 from loyalty_lists.lists.models import SyncRun
 
+from .conftest import start_run
+
 
 def test_the_connection_page_shows_the_sync_panel(staff, merchant, connected):
     now = timezone.now()
@@ -47,7 +49,7 @@ def test_it_shows_the_last_error_next_to_the_last_good_sync(staff, merchant, con
 
 
 def test_the_panel_polls_while_a_sync_runs_without_reloading_the_page(staff, merchant, connected):
-    SyncRun.objects.create(merchant=merchant, kind="delta", started_at=timezone.now())
+    start_run(merchant)
     body = staff.get("/integrations/smile/").content.decode()
     assert 'hx-get="/runs/progress/?watching=1"' in body  # no refresh=1: the API key form keeps its input
 

@@ -45,9 +45,14 @@ def list_delete(request, list_id: int = ListId):
 
 @router.post("/{list_id}/sync", response=responses({202: SyncQueuedOut}), summary="Sync now")
 def list_sync(request, list_id: int = ListId):
-    """Queue a sync cycle for the merchant (one cycle refreshes every list)."""
+    """Queue a sync cycle for the merchant (one cycle refreshes every list). At most one cycle is queued
+    at a time: a call while one waits joins it (``already_queued``), so repeated calls queue nothing
+    more. A queued cycle waits while another runs and starts when that one ends."""
     list_or_404(request, list_id)
-    services.sync_enqueue(merchant=merchant_of(request))
-    return Status(
-        202, {"queued": True, "message": "A sync is queued; it refreshes every list of the merchant."}
+    run, created = services.sync_enqueue(merchant=merchant_of(request))
+    message = (
+        "A sync is queued; it refreshes every list of the merchant."
+        if created
+        else "A sync was already queued; it refreshes every list of the merchant."
     )
+    return Status(202, {"queued": True, "run_id": run.pk, "already_queued": not created, "message": message})

@@ -20,6 +20,7 @@ def _run_out(run) -> dict:
         "id": run.pk,
         "kind": run.kind,
         "status": run.status,
+        "queued_at": run.queued_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "customers_fetched": run.customers_fetched,

@@ -1,12 +1,15 @@
 """The sync engine: Smile -> customer snapshot -> lists. See ``cycle.py`` for the whole picture.
 
-cycle.py    one cycle per merchant (lease, tiers, fetch, publish, record)
-webhook.py  single-customer refresh (webhooks)
-lease.py    at most one cycle per merchant
-state.py    watermark, change counter, full-walk checkpoint
-fetch.py    parallel cursor chains -> batches
-snapshot.py conditional batched upserts, tombstones
-rows.py     upsert rows built from parsed customers (no Django: the fetch helper builds them)
-tiers.py    VIP tiers, stale lists
-publish.py  set-based list publish, guardrail
+cycle.py      one cycle per merchant (lease, customers, tiers, publish, record)
+full_walk.py  a cycle's full walk: checkpointed parallel chains, catch-up pass, gone customers
+fetch.py      parallel cursor chains -> batches
+refresh.py    webhook refreshes: coalesced requests, drained in batches through the same publish
+queue.py      queued cycles (at most one per merchant) and the sweep that repairs dead workers' work
+publish.py    the one door into a list: snapshot -> items, stale lists, removal guardrail
+record.py     what runs did to lists (cycles; webhook refreshes grouped per minute)
+tiers.py      VIP tiers, stale lists
+lease.py      at most one cycle per merchant
+state.py      watermark, change counter, full-walk checkpoint
+snapshot.py   conditional batched upserts, tombstones
+sql.py        the few helpers of the hand-written SQL (publish, snapshot)
 """

@@ -38,7 +38,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ from integrations.smile.types import CustomerData
 logger = logging.getLogger(__name__)
 
 PAGE_LIMIT = 250
+SAFETY_OVERLAP = timedelta(minutes=5)  # deltas ask for customers updated since the watermark minus this
 BATCH_SIZE = 4000  # the most rows one group commit takes (pages are committed together when they queue up)
 _DONE = object()
 _FAILED = object()

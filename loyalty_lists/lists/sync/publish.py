@@ -1,7 +1,12 @@
 """Publishing: snapshot -> ``ListItem`` rows, set-wise, inside the caller's transaction.
 
+**The one door into a list.** Every path that changes list items — a cycle, a webhook refresh, an
+approval of a held run — goes through ``publish_lists`` / ``publish_list``, and only here are the list's
+promises kept: stale lists are frozen, the removal guardrail holds (over a window, whatever the path),
+and every change is recorded (``ListChange``; the caller records the ``SyncRunList``).
+
 For one list and a *candidate* set of snapshot rows (every row for a whole recompute, rows changed
-since the list's ``published_seq`` for an incremental one, one customer for a webhook refresh), three
+since the list's ``published_seq`` for an incremental one, some customers for a webhook refresh), three
 statements each compute a set in SQL — no Python loop over items:
 
 * removed: items of candidates that are no longer members (or gone from Smile); a whole recompute
@@ -14,9 +19,11 @@ down / metadata changed; skipped for a new list's first fill) and then applied (
 ``INSERT ... SELECT`` / ``UPDATE ... FROM``).
 The membership condition is ``membership_q`` compiled to SQL, so the rules exist once.
 
-``publish_lists`` runs every non-stale list of the merchant in the cycle's one publish transaction:
-readers see the old lists or the new ones, never a mix. The removal guardrail is checked per list
-before anything is written for it; a held list gets nothing and a ``SyncRunList(outcome=held)`` record.
+``publish_lists`` runs every non-stale list of the merchant in one publish transaction: readers see the
+old lists or the new ones, never a mix. The removal guardrail is checked per list before anything is
+written for it: the removals this publish would make, plus those published into the list within
+``SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES`` (a burst of webhook refreshes counts like one run), against
+the list's size before them; a held list gets nothing and a ``SyncRunList(outcome=held)`` record.
 
 SQL strings here (and in ``snapshot.py``) interpolate only quoted identifiers and ``Q`` fragments
 compiled by Django; every value is a bound parameter (hence the ``S608`` / ``B608`` exemptions).
@@ -24,10 +31,10 @@ compiled by Django; every value is a bound parameter (hence the ``S608`` / ``B60
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import Sum
 
 from ..membership import membership_q
 from ..models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
@@ -52,19 +59,22 @@ FIRST_FILL_NOTE = "First fill: members counted, no per-shopper changes recorded.
 
 @dataclass(frozen=True)
 class Candidates:
-    """Which snapshot rows to re-examine: all (``None``), changed since ``after_seq``, or one customer."""
+    """Which snapshot rows to re-examine: all (``None``), changed since ``after_seq``, or some customers."""
 
     after_seq: int | None = None
-    smile_id: int | None = None
+    smile_ids: tuple[int, ...] | None = None
 
     @property
     def everything(self) -> bool:
-        return self.after_seq is None and self.smile_id is None
+        return self.after_seq is None and self.smile_ids is None
+
+    def _ids(self) -> str:
+        return ", ".join(["%s"] * len(self.smile_ids))
 
     def sql(self) -> tuple[str, list]:
         """Extra condition on the snapshot table."""
-        if self.smile_id is not None:
-            return f" AND {col(SmileCustomer, 'smile_id')} = %s", [self.smile_id]
+        if self.smile_ids is not None:
+            return f" AND {col(SmileCustomer, 'smile_id')} IN ({self._ids()})", list(self.smile_ids)
         if self.after_seq is not None:
             return f" AND {col(SmileCustomer, 'change_seq')} > %s", [self.after_seq]
         return "", []
@@ -106,8 +116,9 @@ class _ListSql:
         self.good_params = [lst.merchant_id, *member_params]
         # Items to remove.
         scope, scope_params = "", []
-        if candidates.smile_id is not None:
-            scope, scope_params = f" AND {i('smile_customer_id')} = %s", [candidates.smile_id]
+        if candidates.smile_ids is not None:
+            scope = f" AND {i('smile_customer_id')} IN ({candidates._ids()})"
+            scope_params = list(candidates.smile_ids)
         elif candidates.after_seq is not None:
             scope = (
                 f" AND {i('smile_customer_id')} IN (SELECT {c('smile_id')} FROM {self.C}"  # noqa: S608  # nosec B608
@@ -224,7 +235,19 @@ class _ListSql:
         return added, removed, changed
 
 
+def _recent_removals(lst: LoyaltyList, now: datetime) -> int:
+    """Items published out of the list within the guardrail's window (deliberate ones excepted)."""
+    since = now - timedelta(minutes=settings.SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES)
+    if lst.guardrail_since is not None and lst.guardrail_since > since:
+        since = lst.guardrail_since
+    recent = SyncRunList.objects.filter(
+        list=lst, outcome=SyncRunList.Outcome.PUBLISHED, published_at__gte=since
+    ).aggregate(removed=Sum("removed"))
+    return recent["removed"] or 0
+
+
 def _guardrail_holds(removed: int, size: int) -> bool:
+    """``removed`` of a list of ``size`` items (both counted from the start of the window)."""
     if size < settings.SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS:
         return False
     return removed * 100 > settings.SYNC_REMOVAL_GUARDRAIL_PERCENT * size
@@ -249,38 +272,70 @@ def publish_list(
     stmts = _ListSql(lst, candidates, empty=candidates.everything and size == 0)
     if guardrail:
         would_remove = stmts.count_removed()
-        if _guardrail_holds(would_remove, size):
+        recent = _recent_removals(lst, now) if would_remove else 0
+        if would_remove and _guardrail_holds(recent + would_remove, size + recent):
+            # What an approval would remove: the whole list against the snapshot.
+            pending = would_remove if candidates.everything else _ListSql(lst, ALL).count_removed()
             logger.warning(
-                "List %s held: run %s would remove %s of %s items", lst.pk, run.pk, would_remove, size
+                "List %s held: run %s would remove %s of %s items (%s more within the window)",
+                lst.pk,
+                run.pk,
+                would_remove,
+                size,
+                recent,
             )
-            return ListOutcome(lst.pk, SyncRunList.Outcome.HELD, removed=would_remove, list_size=size)
+            return ListOutcome(lst.pk, SyncRunList.Outcome.HELD, removed=pending, list_size=size)
     added, removed, changed = stmts.apply(run, now, record_changes=record_changes)
     return ListOutcome(lst.pk, SyncRunList.Outcome.PUBLISHED, added, removed, changed, size)
 
 
 def publish_lists(
-    *, merchant_id: int, run: SyncRun, now: datetime, published_seq: int, progress=None
+    *,
+    merchant_id: int,
+    run: SyncRun,
+    now: datetime,
+    published_seq: int,
+    customers: tuple[int, ...] | None = None,
+    staled: tuple[int, ...] = (),
+    progress=None,
 ) -> list[ListOutcome]:
     """Publish every list of the merchant (call inside the publish transaction, state locked).
 
-    Lists never published (``published_seq == 0``: new, rule changed, back from stale) are recomputed
-    whole; a list whose rule an admin changed skips the removal guardrail (a deliberate edit, noted
-    "rule changed" on its result), and a new list's first fill records no ``ListChange`` rows (its
-    result still counts the added items). The others re-examine only snapshot rows changed since their
-    ``published_seq`` — for a delta *and* a full cycle, since the snapshot only takes a new change
-    number when what lists show changed (or the customer is gone). ``published_seq`` is the counter
-    read under the lock: published lists are up to date through it.
+    **A cycle** (``customers=None``): lists never published (``published_seq == 0``: new, rule
+    changed, back from stale) are recomputed whole; a list whose rule an admin changed skips the
+    removal guardrail (a deliberate edit, noted "rule changed" on its result), and a new list's first
+    fill records no ``ListChange`` rows (its result still counts the added items). The others
+    re-examine only snapshot rows changed since their ``published_seq`` — for a delta *and* a full
+    cycle, since the snapshot only takes a new change number when what lists show changed (or the
+    customer is gone). ``published_seq`` is the counter read under the lock: published lists are up to
+    date through it.
+
+    **A webhook refresh** (``customers``: the Smile ids it refreshed): only those customers are
+    re-examined, so ``published_seq`` does not move (the next cycle re-examines everything since);
+    lists waiting for a whole recompute are left to the next cycle. Stale lists are skipped silently
+    unless ``staled`` says this refresh made them stale (recorded once).
     """
+    refresh = customers is not None
     outcomes = []
     for lst in LoyaltyList.objects.filter(merchant_id=merchant_id).order_by("pk"):
         if lst.is_stale:
-            outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.STALE, list_size=lst.item_count))
+            if not refresh or lst.pk in staled:
+                outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.STALE, list_size=lst.item_count))
             continue
         rule_changed = lst.rule_changed_at is not None
+        first_fill = lst.last_published_at is None
+        if refresh:
+            if lst.published_seq == 0 or rule_changed or first_fill:
+                continue  # the next cycle recomputes it whole
+            outcome = publish_list(lst, Candidates(smile_ids=customers), run=run, now=now)
+            if outcome.outcome == SyncRunList.Outcome.PUBLISHED and (outcome.added or outcome.removed):
+                lst.item_count = outcome.list_size + outcome.added - outcome.removed
+                lst.save(update_fields=["item_count", "updated_at"])
+            outcomes.append(outcome)
+            continue
         candidates = (
             ALL if lst.published_seq == 0 or rule_changed else Candidates(after_seq=lst.published_seq)
         )
-        first_fill = lst.last_published_at is None
         outcome = publish_list(
             lst, candidates, run=run, now=now, guardrail=not rule_changed, record_changes=not first_fill
         )
@@ -290,6 +345,7 @@ def publish_lists(
                 lst.first_filled_at = now
             elif rule_changed:
                 outcome.note = RULE_CHANGED_NOTE
+                lst.guardrail_since = now
             lst.published_seq = published_seq
             lst.last_published_at = now
             lst.rule_changed_at = None
@@ -300,6 +356,7 @@ def publish_lists(
                     "last_published_at",
                     "rule_changed_at",
                     "first_filled_at",
+                    "guardrail_since",
                     "item_count",
                     "updated_at",
                 ]
@@ -307,16 +364,4 @@ def publish_lists(
         outcomes.append(outcome)
         if progress is not None:
             progress(outcome)
-    return outcomes
-
-
-def publish_customer(*, merchant_id: int, smile_id: int, run: SyncRun, now: datetime) -> list[ListOutcome]:
-    """One customer's items in every non-stale list (webhook refresh; no guardrail, no list bookkeeping
-    beyond the item count)."""
-    outcomes = []
-    for lst in LoyaltyList.objects.filter(merchant_id=merchant_id, stale_since__isnull=True).order_by("pk"):
-        added, removed, changed = _ListSql(lst, Candidates(smile_id=smile_id)).apply(run, now)
-        if added or removed:
-            LoyaltyList.objects.filter(pk=lst.pk).update(item_count=F("item_count") + added - removed)
-        outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.PUBLISHED, added, removed, changed))
     return outcomes

@@ -161,14 +161,14 @@ def upsert_customers(
     return len(newest)
 
 
-def index_emails(merchant_id: int, smile_id: int | None = None) -> int:
-    """Put the rows written since the last publish (or one customer's) into the email index: one
-    statement, so the index takes them in one transaction (see ``SmileCustomer``). The publish calls
-    it, so reads by email and the lists change together. (The ORM's SQL matches the partial indexes'
-    conditions word for word, which SQLite needs to use them.)"""
+def index_emails(merchant_id: int, smile_ids: Iterable[int] | None = None) -> int:
+    """Put the rows written since the last publish (or those of ``smile_ids``) into the email index:
+    one statement, so the index takes them in one transaction (see ``SmileCustomer``). The publish
+    calls it, so reads by email and the lists change together. (The ORM's SQL matches the partial
+    indexes' conditions word for word, which SQLite needs to use them.)"""
     pending = SmileCustomer.objects.filter(merchant_id=merchant_id, email_indexed=False)
-    if smile_id is not None:
-        pending = pending.filter(smile_id=smile_id)
+    if smile_ids is not None:
+        pending = pending.filter(smile_id__in=list(smile_ids))
     return pending.update(email_indexed=True)
 
 

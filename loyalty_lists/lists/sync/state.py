@@ -11,7 +11,8 @@ anyway).
 
 from django.db import connection, transaction
 
-from ..models import SyncState
+from ..models import SyncLease, SyncState
+from .lease import LeaseLost
 
 
 def state_ensure(merchant_id: int) -> SyncState:
@@ -25,10 +26,12 @@ def state_lock(merchant_id: int) -> SyncState:
     return SyncState.objects.select_for_update().get(merchant_id=merchant_id)
 
 
-def seq_next(merchant_id: int, **fields) -> int:
+def seq_next(merchant_id: int, *, lease_holder: str | None = None, **fields) -> int:
     """A fresh change number for this transaction's snapshot writes (call inside ``atomic()``); also
     saves ``fields`` of the state row (a walk's checkpoint) in the same statement (``RETURNING``:
-    SQLite >= 3.35, PostgreSQL)."""
+    SQLite >= 3.35, PostgreSQL). With ``lease_holder``, only while that holder has the merchant's
+    lease: a worker that stalled past its lease (and was taken over) gets ``LeaseLost`` and writes
+    no checkpoint over its successor's."""
     assert transaction.get_connection().in_atomic_block, "seq_next() needs a transaction"
     qn = connection.ops.quote_name
     seq = qn("change_seq")
@@ -37,10 +40,19 @@ def seq_next(merchant_id: int, **fields) -> int:
         field = SyncState._meta.get_field(name)
         sets.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
+    where, where_params = f"{qn('merchant_id')} = %s", [merchant_id]
+    if lease_holder is not None:
+        lease = qn(SyncLease._meta.db_table)
+        holder = f"{qn('merchant_id')} = %s AND {qn('holder')} = %s"
+        where += f" AND EXISTS (SELECT 1 FROM {lease} WHERE {holder})"  # noqa: S608  # nosec B608
+        where_params += [merchant_id, lease_holder]
     sql = (
         f"UPDATE {qn(SyncState._meta.db_table)} SET {', '.join(sets)}"  # noqa: S608  # nosec B608
-        f" WHERE {qn('merchant_id')} = %s RETURNING {seq}"
+        f" WHERE {where} RETURNING {seq}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, merchant_id])
-        return cursor.fetchone()[0]
+        cursor.execute(sql, [*params, *where_params])
+        row = cursor.fetchone()
+    if row is None:
+        raise LeaseLost(f"The sync lease of merchant {merchant_id} was taken over; not writing.")
+    return row[0]

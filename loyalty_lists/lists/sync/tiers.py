@@ -1,6 +1,11 @@
-"""VIP tiers: apply the cycle's tier list to ``VipTier``, the snapshot's tier names and list staleness.
+"""VIP tiers: apply a tier list fetched from Smile to ``VipTier``, the snapshot's tier names and list
+staleness — the only place a list becomes stale or recovers, whichever path fetched the tiers (a cycle,
+a webhook refresh that saw a tier list's member leave, the list form's live tiers).
 
-Runs inside the publish transaction (or ``vip_tiers_refresh``), after ``seq_next``:
+Runs inside the publish transaction (or ``vip_tiers_refresh``), after ``seq_next``, with the state row
+locked. A tier list fetched before the last one applied (``SyncState.tiers_fetched_at``) is ignored: a
+long cycle that fetched its tiers before a webhook refresh learnt that a tier vanished must not bring
+the tier back. Then:
 * new tiers are created; renamed tiers get their new name; tiers missing from Smile's list are kept
   with ``exists_in_smile=False``;
 * the snapshot's ``vip_tier_name`` follows the tier list of this cycle (NULL for a tier Smile no longer
@@ -17,7 +22,7 @@ from datetime import datetime
 
 from integrations.smile.types import VipTierData
 
-from ..models import Audience, LoyaltyList, SmileCustomer, VipTier
+from ..models import Audience, LoyaltyList, SmileCustomer, SyncState, VipTier
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +35,20 @@ class TierChanges:
     returned: list[int] = field(default_factory=list)
     lists_staled: list[int] = field(default_factory=list)
     lists_recovered: list[int] = field(default_factory=list)
+    outdated: bool = False  # an older tier list than the last one applied: ignored
 
 
-def tiers_apply(merchant_id: int, tiers: list[VipTierData], *, now: datetime, seq: int) -> TierChanges:
+def tiers_apply(
+    merchant_id: int, tiers: list[VipTierData], *, now: datetime, seq: int, fetched_at: datetime
+) -> TierChanges:
+    """Apply ``tiers`` (fetched from Smile at ``fetched_at``); call with the state row locked."""
     changes = TierChanges()
+    state = SyncState.objects.filter(merchant_id=merchant_id)
+    if state.filter(tiers_fetched_at__gt=fetched_at).exists():
+        changes.outdated = True
+        logger.info("Merchant %s: a newer tier list was applied already; ignoring this one", merchant_id)
+        return changes
+    state.update(tiers_fetched_at=fetched_at)
     existing = {t.smile_id: t for t in VipTier.objects.filter(merchant_id=merchant_id)}
     fetched = {t.id: t for t in tiers}
     for tier in tiers:

@@ -104,4 +104,4 @@ def sync_status(context):
     merchant = getattr(request, "merchant", None)
     if merchant is None:
         return None
-    return sync_progress(merchant=merchant, session=request.session)
+    return sync_progress(merchant=merchant)

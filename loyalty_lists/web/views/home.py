@@ -21,6 +21,6 @@ def home(request):
         "lists": lists,
         "stale_lists": [lst for lst in lists if lst.is_stale],
         "holds": holds,
-        "sync": sync_progress(merchant=merchant, session=request.session),
+        "sync": sync_progress(merchant=merchant),
     }
     return render(request, "web/home.html", context)

@@ -70,7 +70,7 @@ def list_detail(request, pk):
         "cursor_error": cursor_error,
         "holds": list(pending_holds(merchant=merchant, list=lst)),
         "chart": member_count_chart(list_size_history(list=lst)),
-        "sync": sync_progress(merchant=merchant, session=request.session) if lst.published_seq == 0 else None,
+        "sync": sync_progress(merchant=merchant) if lst.published_seq == 0 else None,
     }
     return render(request, "web/lists/detail.html", context)
 

@@ -20,7 +20,7 @@ from loyalty_lists.merchants.scoping import get_for_merchant_or_404
 
 from ..decorators import merchant_page
 from ..forms import ListForm
-from ..progress import sync_progress, sync_requested
+from ..progress import sync_progress
 from ..selectors import list_preview, pending_holds
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def list_index(request):
     context = {
         "rows": rows,
         "status": connection_status(merchant),
-        "sync": sync_progress(merchant=merchant, session=request.session),
+        "sync": sync_progress(merchant=merchant),
     }
     return render(request, "web/lists/index.html", context)
 
@@ -111,7 +111,6 @@ def _form_page(request, *, lst: LoyaltyList | None):
             else:
                 verb = "Created" if lst is None else "Saved"
                 if rule_changed:
-                    sync_requested(request.session)
                     messages.success(request, f"{verb} “{saved.name}”. A sync was queued to fill it.")
                 else:
                     messages.success(request, f"{verb} “{saved.name}”.")

@@ -13,7 +13,7 @@ from loyalty_lists.merchants.scoping import get_for_merchant_or_404
 
 from ..decorators import merchant_page
 from ..paging import InvalidCursor, Ordering, keyset_page
-from ..progress import sync_progress, sync_requested
+from ..progress import sync_progress
 from .common import redirect_back
 
 RUNS_PER_PAGE = 25
@@ -44,7 +44,7 @@ def run_index(request):
         "page": _page(runs, RUN_ORDER, request, RUNS_PER_PAGE),
         "kind": kind if kinds else "",
         "kinds": SyncRun.Kind.choices,
-        "sync": sync_progress(merchant=request.merchant, session=request.session),
+        "sync": sync_progress(merchant=request.merchant),
     }
     return render(request, "web/runs/index.html", context)
 
@@ -77,7 +77,7 @@ def run_detail(request, pk):
 def sync_progress_partial(request):
     """htmx: the progress bar. Polls itself while a run is queued or running; once a watched run has
     finished, pages that asked for it (``refresh=1``) reload to show the new numbers."""
-    sync = sync_progress(merchant=request.merchant, session=request.session)
+    sync = sync_progress(merchant=request.merchant)
     refresh = request.GET.get("refresh") == "1"
     response = render(request, "web/runs/_progress.html", {"sync": sync, "refresh": refresh})
     if request.htmx and refresh and request.GET.get("watching") == "1" and not sync.polling:
@@ -95,7 +95,6 @@ def sync_now(request):
         else:
             messages.error(request, "Connect Smile first.")
     else:
-        task_id = services.sync_enqueue(merchant=request.merchant)
-        sync_requested(request.session, task_id)
-        messages.success(request, "Sync queued.")
+        _run, created = services.sync_enqueue(merchant=request.merchant)
+        messages.success(request, "Sync queued." if created else "A sync is already queued; it covers this.")
     return redirect_back(request, "web:run_index")

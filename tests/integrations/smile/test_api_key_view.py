@@ -33,7 +33,7 @@ def test_a_working_key_is_validated_then_saved(
     assert customers.url.params["limit"] == "1"
     [task] = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]  # the first sync
     assert task["func"] == "loyalty_lists.lists.tasks.sync_cycle_task"
-    assert task["args"] == (merchant_a[0].pk, "delta")
+    assert task["args"] == (merchant_a[0].pk,)
 
 
 def test_a_rejected_key_is_not_saved_and_not_echoed(

@@ -174,7 +174,7 @@ def test_it_exchanges_the_code_and_connects(
     # and the first sync is queued
     [task] = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
     assert task["func"] == "loyalty_lists.lists.tasks.sync_cycle_task"
-    assert task["args"] == (merchant_a[0].pk, "delta")
+    assert task["args"] == (merchant_a[0].pk,)
 
 
 def test_it_uses_basic_client_auth_by_default(staff_client, token_endpoint, smile_api):

@@ -12,6 +12,7 @@ from django_q.signing import SignedPackage
 
 from integrations.smile.models import SmileConnection
 from integrations.smile.webhooks import sign, signature_valid
+from loyalty_lists.lists.models import RefreshRequest
 
 URL = "/integrations/smile/webhooks"
 HEADER = "HTTP_X_SMILE_HMAC_SHA256"
@@ -52,7 +53,48 @@ def test_a_signed_customer_update_queues_a_refresh_of_that_customer(client, conn
     assert response.status_code == 200 and response.json() == {"ok": True, "queued": 1}
     [task] = queued()
     assert task["func"] == "loyalty_lists.lists.tasks.customer_refresh_task"
-    assert task["args"] == (connected.pk, 17)
+    assert task["args"] == (connected.pk,)
+    assert list(RefreshRequest.objects.values_list("merchant_id", "smile_customer_id")) == [
+        (connected.pk, 17)
+    ]
+
+
+def test_repeated_deliveries_for_one_customer_wait_as_one_refresh_with_one_task(client, connected):
+    body = body_for(customer_id=17)
+    answers = [post(client, body, sign(body)).json() for _ in range(300)]
+
+    assert answers[0] == {"ok": True, "queued": 1}
+    assert all(a == {"ok": True, "coalesced": 1} for a in answers[1:])
+    [request] = RefreshRequest.objects.all()
+    assert request.deliveries == 300
+    assert len(queued()) == 1, "one refresh task, not 300"
+
+
+def test_a_delivery_older_than_what_the_snapshot_has_is_recognised_and_queues_nothing(client, connected):
+    from datetime import UTC, datetime
+
+    from loyalty_lists.lists.models import SmileCustomer
+
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    SmileCustomer.objects.create(
+        merchant=connected,
+        smile_id=17,
+        email="a@b.c",
+        state="member",
+        smile_created_at=now,
+        smile_updated_at=now,
+        last_seen_at=now,
+    )
+    for updated_at in ("2026-12-06T12:00:00.000Z", "2026-12-06T11:59:00.000Z"):  # the same, and older
+        body = json.dumps(
+            {
+                "account_id": 4242,
+                "topic": "customer/updated",
+                "data": {"customer": {"id": 17, "updated_at": updated_at}},
+            }
+        ).encode()
+        assert post(client, body, sign(body)).json() == {"ok": True, "known": 1}
+    assert not RefreshRequest.objects.exists() and not queued()
 
 
 def test_a_bad_signature_is_401_and_queues_nothing(client, connected):
@@ -85,7 +127,7 @@ def test_during_a_secret_rotation_both_the_new_and_the_previous_secret_are_accep
     assert post(client, body, sign(body, secret="new-secret")).status_code == 200
     assert post(client, body, sign(body, secret="old-secret")).status_code == 200
     assert post(client, body, sign(body, secret="older-secret")).status_code == 401
-    assert OrmQ.objects.count() == 2
+    assert RefreshRequest.objects.get().deliveries == 2
 
 
 @override_settings(SMILE_WEBHOOK_SIGNATURE_ENCODING="hex", SMILE_WEBHOOK_SIGNATURE_HEADER="X-Signature")
@@ -144,3 +186,50 @@ def test_the_signature_check_needs_the_exact_bytes():
     assert signature_valid(body, sign(body))
     assert not signature_valid(body + b" ", sign(body))
     assert not signature_valid(body, "")
+
+
+def _assert_refused(response, status, caplog):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json" and "error" in response.json()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+    assert OrmQ.objects.count() == 0 and not RefreshRequest.objects.exists()
+
+
+def test_a_signed_200000_deep_json_array_is_a_400_not_a_crash(client, connected, caplog):
+    body = b"[" * 200_000 + b"]" * 200_000
+    _assert_refused(post(client, body, sign(body)), 400, caplog)
+
+
+@pytest.mark.parametrize("customer_id", [2**70, 2**63, 0, -5, "17", 17.0, True, None])
+def test_a_customer_id_that_is_not_a_positive_64_bit_integer_is_a_400(client, connected, caplog, customer_id):
+    body = json.dumps(
+        {"account_id": 4242, "topic": "customer/updated", "data": {"customer": {"id": customer_id}}}
+    ).encode()
+    _assert_refused(post(client, body, sign(body)), 400, caplog)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [1, 2, 3],
+        "customer/updated",
+        {"account_id": 4242, "topic": "customer/updated", "data": []},
+        {"account_id": 4242, "topic": "customer/updated", "data": {"customer": "17"}},
+        {"account_id": [4242], "topic": "customer/updated", "data": {"customer": {"id": 17}}},
+        {"account_id": True, "topic": "customer/updated", "data": {"customer": {"id": 17}}},
+    ],
+)
+def test_signed_bodies_of_the_wrong_shape_are_a_400(client, connected, caplog, payload):
+    body = json.dumps(payload).encode()
+    _assert_refused(post(client, body, sign(body)), 400, caplog)
+
+
+@pytest.mark.parametrize("size", [1024 * 1024 + 1, 20 * 1024 * 1024])
+def test_an_oversized_unsigned_body_is_a_json_413_without_an_error_in_the_log(client, db, caplog, size):
+    response = client.post(URL, data=b"x" * size, content_type="application/json")
+    _assert_refused(response, 413, caplog)
+
+
+def test_a_customer_id_at_the_64_bit_limit_is_queued(client, connected):
+    body = body_for(customer_id=2**63 - 1)
+    assert post(client, body, sign(body)).json() == {"ok": True, "queued": 1}

@@ -4,7 +4,9 @@
 Two global schedules fan out to every connected merchant (``tasks.sync_fanout``), so connecting a
 merchant needs no schedule work:
 * ``lists: delta sync``  every ``SYNC_INTERVAL_MINUTES`` minutes;
-* ``lists: full sync``   daily (the full reconcile that catches customers deleted in Smile).
+* ``lists: full sync``   daily (the full reconcile that catches customers deleted in Smile);
+* ``lists: sweep``       every minute (``tasks.sync_sweep``): frees the lease of a dead worker, marks its
+  run failed and queues the next cycle; re-sends lost tasks of queued cycles and webhook refreshes.
 ``catch_up`` is off and ``retry`` exceeds ``timeout`` (``Q_CLUSTER`` in settings; checked here).
 """
 
@@ -19,6 +21,8 @@ from django_q.models import Schedule
 FANOUT = "loyalty_lists.lists.tasks.sync_fanout"
 DELTA_NAME = "lists: delta sync"
 FULL_NAME = "lists: full sync"
+SWEEP_NAME = "lists: sweep"
+SWEEP = "loyalty_lists.lists.tasks.sync_sweep"
 FULL_HOUR_UTC = 3  # first full run at the next 03:00 UTC; daily after that
 
 
@@ -33,6 +37,7 @@ def schedule_specs() -> list[dict]:
             "repeats": -1,
         },
         {"name": FULL_NAME, "func": FANOUT, "args": "'full'", "schedule_type": Schedule.DAILY, "repeats": -1},
+        {"name": SWEEP_NAME, "func": SWEEP, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
     ]
 
 

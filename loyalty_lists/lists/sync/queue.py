@@ -1,0 +1,180 @@
+"""Cycles asked for and not started yet: a ``queued`` ``SyncRun``, kept in the database.
+
+*Sync now*, the API's sync call, a new list and the schedules all ask for a cycle with
+``cycle_request``. A merchant has at most one queued run (a partial unique index): a request while one
+is queued joins it (a full request upgrades a queued delta), so a flood of requests queues one cycle.
+A worker takes the queued run once it holds the merchant's lease (``cycle_take``); when a cycle ends it
+sends the task of the run queued meanwhile (the follow-up lives in the database, not in the process).
+
+``sync_sweep`` (a django-q2 schedule, every minute) repairs what a dead process leaves behind:
+* a lease whose holder stopped heartbeating (``kill -9``, a lost machine): its running runs are marked
+  failed ("worker lost"), the lease is freed and a cycle is queued and sent, which resumes the walk;
+* a queued run whose task was lost (sent long ago, the lease free): its task is sent again;
+* webhook refreshes waiting with no refresh task alive (``refresh.refresh_sweep``).
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations.smile.selectors import connected_merchant_ids
+
+from ..models import SyncLease, SyncRun
+from .lease import lease_ttl
+from .refresh import refresh_sweep
+
+logger = logging.getLogger(__name__)
+
+CYCLE_KINDS = (SyncRun.Kind.DELTA, SyncRun.Kind.FULL)
+WORKER_LOST = "Worker lost: it stopped before the run finished (its lease expired without a heartbeat)."
+
+
+def queued_run(merchant_id: int) -> SyncRun | None:
+    return SyncRun.objects.filter(merchant_id=merchant_id, status=SyncRun.Status.QUEUED).first()
+
+
+def cycle_request(*, merchant_id: int, kind: str = SyncRun.Kind.DELTA) -> tuple[SyncRun, bool]:
+    """The merchant's queued run, created when there is none: ``(run, created)``. Send its task with
+    ``cycle_send`` when ``created`` (the caller's transaction, if any, must commit first)."""
+    now = timezone.now()
+    for _ in range(3):
+        run = queued_run(merchant_id)
+        if run is not None:
+            if kind == SyncRun.Kind.FULL and run.kind != SyncRun.Kind.FULL:
+                SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(kind=kind)
+                run.kind = kind
+            return run, False
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(
+                    merchant_id=merchant_id,
+                    kind=kind,
+                    status=SyncRun.Status.QUEUED,
+                    started_at=now,
+                    queued_at=now,
+                    task_sent_at=now,
+                )
+            return run, True
+        except IntegrityError:  # another request queued one at the same moment: join it
+            continue
+    raise RuntimeError(f"Could not queue a cycle for merchant {merchant_id}")
+
+
+def cycle_send(merchant_id: int) -> str:
+    """Send the task that runs the merchant's queued cycle (django-q2)."""
+    SyncRun.objects.filter(merchant_id=merchant_id, status=SyncRun.Status.QUEUED).update(
+        task_sent_at=timezone.now()
+    )
+    return _task_send(merchant_id)
+
+
+def cycles_fanout(*, kind: str) -> int:
+    """Queue a cycle of ``kind`` for every connected merchant (the schedules) and send the tasks of those
+    newly queued: a handful of statements, whatever the number of merchants. Returns the tasks sent."""
+    merchant_ids = connected_merchant_ids()
+    already = set(
+        SyncRun.objects.filter(status=SyncRun.Status.QUEUED, merchant_id__in=merchant_ids).values_list(
+            "merchant_id", flat=True
+        )
+    )
+    if kind == SyncRun.Kind.FULL and already:
+        SyncRun.objects.filter(status=SyncRun.Status.QUEUED, merchant_id__in=already).update(kind=kind)
+    now = timezone.now()
+    new = [m for m in merchant_ids if m not in already]
+    SyncRun.objects.bulk_create(
+        [
+            SyncRun(
+                merchant_id=m,
+                kind=kind,
+                status=SyncRun.Status.QUEUED,
+                started_at=now,
+                queued_at=now,
+                task_sent_at=now,
+            )
+            for m in new
+        ],
+        ignore_conflicts=True,  # a request that queued one meanwhile
+        batch_size=1000,
+    )
+    for merchant_id in new:
+        _task_send(merchant_id)
+    return len(new)
+
+
+def _task_send(merchant_id: int) -> str:
+    from django_q.tasks import async_task
+
+    return async_task(
+        "loyalty_lists.lists.tasks.sync_cycle_task", merchant_id, task_name=f"sync merchant {merchant_id}"
+    )
+
+
+def cycle_take(merchant_id: int, kind: str | None) -> SyncRun:
+    """Start the merchant's queued run (call holding the lease), or a new one of ``kind`` when none is
+    queued (a command, a test). A requested full turns a queued delta into a full."""
+    now = timezone.now()
+    run = queued_run(merchant_id)
+    if run is not None:
+        new_kind = SyncRun.Kind.FULL if SyncRun.Kind.FULL in (kind, run.kind) else run.kind
+        taken = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
+            status=SyncRun.Status.RUNNING, kind=new_kind, started_at=now
+        )
+        if taken:
+            run.refresh_from_db()
+            return run
+    return SyncRun.objects.create(
+        merchant_id=merchant_id,
+        kind=kind or SyncRun.Kind.DELTA,
+        status=SyncRun.Status.RUNNING,
+        started_at=now,
+    )
+
+
+def runs_interrupted_fail(merchant_id: int, message: str = WORKER_LOST) -> int:
+    """Mark the merchant's running cycles failed (call holding its lease, or having freed a dead one)."""
+    return SyncRun.objects.filter(
+        merchant_id=merchant_id, kind__in=CYCLE_KINDS, status=SyncRun.Status.RUNNING
+    ).update(status=SyncRun.Status.FAILED, error_message=message, finished_at=timezone.now())
+
+
+def sync_sweep() -> dict[str, int]:
+    """Repair what dead workers left (see the module docstring); cheap when there is nothing to do:
+    two indexed queries, whatever the number of merchants."""
+    now = timezone.now()
+    done = {"leases_freed": 0, "cycles_resent": 0, "refreshes_resent": 0}
+    for lease in SyncLease.objects.filter(holder__isnull=False, expires_at__lt=now):
+        freed = SyncLease.objects.filter(pk=lease.pk, holder=lease.holder, expires_at__lt=now).update(
+            holder=None, expires_at=None
+        )
+        if not freed:
+            continue  # taken over meanwhile
+        failed = runs_interrupted_fail(lease.merchant_id)
+        logger.warning(
+            "Merchant %s: the sync worker stopped heartbeating (lease expired at %s); %s run(s) marked"
+            " failed, a cycle is queued to resume",
+            lease.merchant_id,
+            lease.expires_at,
+            failed,
+        )
+        cycle_request(merchant_id=lease.merchant_id)
+        cycle_send(lease.merchant_id)
+        done["leases_freed"] += 1
+    # A queued run whose task was sent long ago while no cycle holds the lease: the task was lost.
+    lost_after = max(lease_ttl(), timedelta(seconds=settings.SYNC_QUEUED_RESEND_SECONDS))
+    busy = SyncLease.objects.filter(holder__isnull=False, expires_at__gte=now).values("merchant_id")
+    stranded = (
+        SyncRun.objects.filter(status=SyncRun.Status.QUEUED)
+        .filter(Q(task_sent_at__lt=now - lost_after) | Q(task_sent_at__isnull=True))
+        .exclude(merchant_id__in=busy)
+        .values_list("merchant_id", flat=True)
+    )
+    for merchant_id in stranded:
+        logger.warning("Merchant %s: a queued cycle's task was lost; sending it again", merchant_id)
+        cycle_send(merchant_id)
+        done["cycles_resent"] += 1
+    done["refreshes_resent"] = refresh_sweep(now=now)
+    return done

@@ -1,0 +1,160 @@
+"""What runs did to lists, for the history pages, the API and the removal guardrail.
+
+* A cycle records one ``SyncRunList`` per list (published / held / stale) on its own run, in its
+  publish transaction (``cycle_record``).
+* Webhook refreshes are grouped: every batch of one merchant within the same minute adds to one
+  ``SyncRun(kind=webhook)`` and to its ``SyncRunList`` rows (``refresh_run`` / ``refresh_record``), so a
+  burst of 600 webhooks is a line or two of history, not 600; the run's ``ListChange`` rows say who
+  changed. A batch that holds or stales a list records that on a run of its own.
+* ``published_at`` on a published result is the moment it last changed the list: the guardrail counts
+  the removals of results published within its window (``publish._recent_removals``).
+* A new held result supersedes the list's older pending ones (an approval publishes the whole list
+  from the snapshot, so the newest hold covers them all).
+"""
+
+from datetime import datetime
+
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import SyncRun, SyncRunList
+from .publish import ListOutcome
+
+Outcome, Decision = SyncRunList.Outcome, SyncRunList.Decision
+STALE_BY_REFRESH_NOTE = "Its VIP tier vanished from Smile (seen by a webhook refresh): frozen with its items."
+
+
+def _supersede(list_ids, now: datetime, *, except_run: SyncRun | None = None) -> None:
+    pending = SyncRunList.objects.filter(list_id__in=list(list_ids), decision=Decision.PENDING)
+    if except_run is not None:
+        pending = pending.exclude(run=except_run)
+    pending.update(decision=Decision.SUPERSEDED, decided_at=now)
+
+
+def _result(run: SyncRun, outcome: ListOutcome, now: datetime) -> SyncRunList:
+    return SyncRunList(
+        merchant_id=run.merchant_id,
+        run=run,
+        list_id=outcome.list_id,
+        outcome=outcome.outcome,
+        added=outcome.added,
+        removed=outcome.removed,
+        changed=outcome.changed,
+        list_size=outcome.list_size,
+        note=outcome.note,
+        decision=Decision.PENDING if outcome.outcome == Outcome.HELD else "",
+        published_at=now if outcome.outcome == Outcome.PUBLISHED else None,
+    )
+
+
+def cycle_record(run: SyncRun, outcomes: list[ListOutcome]) -> None:
+    """A cycle's results and totals (call in its publish transaction; the caller saves ``run``)."""
+    now = timezone.now()
+    _supersede((o.list_id for o in outcomes if o.outcome != Outcome.STALE), now)
+    SyncRunList.objects.bulk_create(_result(run, o, now) for o in outcomes)
+    published = [o for o in outcomes if o.outcome == Outcome.PUBLISHED]
+    run.lists_published = len(published)
+    run.items_added = sum(o.added for o in published)
+    run.items_removed = sum(o.removed for o in published)
+    run.items_changed = sum(o.changed for o in published)
+    held = any(o.outcome == Outcome.HELD for o in outcomes)
+    run.status = SyncRun.Status.HELD if held else SyncRun.Status.SUCCEEDED
+
+
+def _minute(now: datetime) -> datetime:
+    return now.replace(second=0, microsecond=0)
+
+
+def refresh_run(*, merchant_id: int, now: datetime) -> SyncRun:
+    """The merchant's webhook run of this minute (created by its first batch)."""
+    run = (
+        SyncRun.objects.filter(
+            merchant_id=merchant_id,
+            kind=SyncRun.Kind.WEBHOOK,
+            status=SyncRun.Status.SUCCEEDED,
+            started_at__gte=_minute(now),
+        )
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if run is None:
+        run = SyncRun.objects.create(
+            merchant_id=merchant_id,
+            kind=SyncRun.Kind.WEBHOOK,
+            status=SyncRun.Status.SUCCEEDED,
+            started_at=now,
+            finished_at=now,
+        )
+    return run
+
+
+def refresh_record(
+    run: SyncRun, outcomes: list[ListOutcome], *, now: datetime, fetched: int, gone: int, calls: int
+) -> None:
+    """Add one refresh batch to ``run`` (from ``refresh_run``; call in the batch's transaction)."""
+    published = [
+        o for o in outcomes if o.outcome == Outcome.PUBLISHED and (o.added or o.removed or o.changed)
+    ]
+    existing = {r.list_id: r for r in SyncRunList.objects.filter(run=run)}
+    new = []
+    for outcome in published:
+        result = existing.get(outcome.list_id)
+        if result is None:
+            new.append(_result(run, outcome, now))
+        else:
+            SyncRunList.objects.filter(pk=result.pk).update(
+                added=F("added") + outcome.added,
+                removed=F("removed") + outcome.removed,
+                changed=F("changed") + outcome.changed,
+                published_at=now,
+            )
+    SyncRunList.objects.bulk_create(new)
+    SyncRun.objects.filter(pk=run.pk).update(
+        customers_fetched=F("customers_fetched") + fetched,
+        pages_fetched=F("pages_fetched") + calls,
+        customers_gone=F("customers_gone") + gone,
+        items_added=F("items_added") + sum(o.added for o in published),
+        items_removed=F("items_removed") + sum(o.removed for o in published),
+        items_changed=F("items_changed") + sum(o.changed for o in published),
+        lists_published=len(existing) + len(new),
+        finished_at=now,
+    )
+    others = [o for o in outcomes if o.outcome in (Outcome.HELD, Outcome.STALE)]
+    if others:  # held or staled by this batch: a run of its own, in the history and for the decision
+        held = any(o.outcome == Outcome.HELD for o in others)
+        event = SyncRun.objects.create(
+            merchant_id=run.merchant_id,
+            kind=SyncRun.Kind.WEBHOOK,
+            status=SyncRun.Status.HELD if held else SyncRun.Status.SUCCEEDED,
+            started_at=now,
+            finished_at=now,
+        )
+        for outcome in others:
+            if outcome.outcome == Outcome.STALE:
+                outcome.note = STALE_BY_REFRESH_NOTE
+        _supersede((o.list_id for o in others if o.outcome == Outcome.HELD), now)
+        SyncRunList.objects.bulk_create(_result(event, o, now) for o in others)
+    run.refresh_from_db()
+
+
+def refresh_failure_record(*, merchant_id: int, now: datetime, error: str) -> SyncRun:
+    """A failed refresh batch: on the merchant's failed webhook run of this minute."""
+    runs = SyncRun.objects.filter(
+        merchant_id=merchant_id,
+        kind=SyncRun.Kind.WEBHOOK,
+        status=SyncRun.Status.FAILED,
+        started_at__gte=_minute(now),
+    )
+    run = runs.order_by("-pk").first()
+    if run is None:
+        return SyncRun.objects.create(
+            merchant_id=merchant_id,
+            kind=SyncRun.Kind.WEBHOOK,
+            status=SyncRun.Status.FAILED,
+            started_at=now,
+            finished_at=now,
+            error_message=error[:2000],
+        )
+    runs.filter(pk=run.pk).update(error_message=error[:2000], finished_at=now)
+    run.refresh_from_db()
+    return run
