@@ -65,6 +65,8 @@ def post_worker_init(worker):
             connection.ensure_connection()
         except Exception as exc:  # the database is down: the first request will say so, not the boot
             worker.log.warning("Could not open the %s database connection: %s", connection.alias, exc)
+
+
 # The heartbeat file is touched constantly: keep it in memory, not on a (possibly slow) disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's advice
 

@@ -43,8 +43,9 @@ def run(sizes: dict) -> list[Figure]:
     return [
         Figure(
             8,
-            f"Lookups while gunicorn recycles a worker every {RECYCLE_EVERY} requests, {padding['items']:,} items"
-            f" (p99: cold workers {cold['p99_ms']:.1f} ms, preloaded {warm['p99_ms']:.1f} ms)",
+            f"Lookups while gunicorn recycles a worker every {RECYCLE_EVERY} requests,"
+            f" {padding['items']:,} items (p99: cold workers {cold['p99_ms']:.1f} ms,"
+            f" preloaded {warm['p99_ms']:.1f} ms)",
             warm["p99_ms"],
             "ms p99",
             steady["p99_ms"],
