@@ -29,7 +29,7 @@ def _status(key: str, pid: str = "self") -> int:
 
 
 def _children() -> set[str]:
-    """Pids of this process's children (the sync's fetch helper)."""
+    """Pids of this process's children (the sync starts none today; counted if it ever does)."""
     pids: set[str] = set()
     for task in os.listdir("/proc/self/task"):
         try:
@@ -93,7 +93,7 @@ def sync(full: bool) -> dict:
     rss_before = _status("VmRSS")
     anon_before = _status("RssAnon")
     peak = {"anon": anon_before, "file": _status("RssFile")}
-    helpers: dict[str, int] = {}  # the fetch helper's peak RSS (its whole RSS is the sync's growth)
+    helpers: dict[str, int] = {}  # children's peak RSS (all of it would be the sync's growth)
     done = threading.Event()
 
     def sample() -> None:  # RssAnon (Python heap, SQLite page cache) vs RssFile (mmap'd database pages)
@@ -107,7 +107,7 @@ def sync(full: bool) -> dict:
     sampler.start()
     phases: dict[str, float] = {}
     cpu_before = time.process_time()  # this process, all threads
-    children_before = os.times()  # the fetch helper's CPU, once it has exited
+    children_before = os.times()  # children's CPU, once they have exited
     started = time.monotonic()
 
     def progress(run, phase, detail=None) -> None:
@@ -139,8 +139,8 @@ def sync(full: bool) -> dict:
         "run_seconds": (run.finished_at - run.started_at).total_seconds(),
         "wall_seconds": wall,
         "cpu_seconds": cpu,
-        "helper_cpu_seconds": helper_cpu,
-        "helper_rss_peak_kb": max(helpers.values(), default=0),
+        "children_cpu_seconds": helper_cpu,
+        "children_rss_peak_kb": max(helpers.values(), default=0),
         "customers_fetched": run.customers_fetched,
         "pages_fetched": run.pages_fetched,
         "items_added": run.items_added,

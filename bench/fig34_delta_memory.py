@@ -28,8 +28,8 @@ def run(sizes: dict) -> list[Figure]:
     finally:
         sb.stop()
     ratio = delta["run_seconds"] / full["run_seconds"]
-    # the fetch helper process exists only for the sync: all of its memory is the sync's growth
-    growth_mb = (full["rss_peak_kb"] - full["rss_before_kb"] + full.get("helper_rss_peak_kb", 0)) / 1024
+    # a child process of the sync (none today) would be all growth
+    growth_mb = (full["rss_peak_kb"] - full["rss_before_kb"] + full.get("children_rss_peak_kb", 0)) / 1024
     return [
         Figure(
             3,
@@ -60,7 +60,7 @@ def run(sizes: dict) -> list[Figure]:
                 "full": full,
                 "summary": (
                     f"the sync's process {(full['rss_peak_kb'] - full['rss_before_kb']) / 1024:.1f} MB"
-                    f" + its fetch helper process {full.get('helper_rss_peak_kb', 0) / 1024:.1f} MB"
+                    f" + child processes {full.get('children_rss_peak_kb', 0) / 1024:.1f} MB"
                 ),
             },
         ),

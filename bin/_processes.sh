@@ -21,9 +21,10 @@ start() {
 stop_all() {
   trap 'stop_now=1' INT
   kill -TERM "${pids[@]}" 2>/dev/null || true
-  local deadline=$((SECONDS + ${STOP_TIMEOUT:-10}))
-  while [ -n "$(jobs -rp)" ] && [ "$SECONDS" -lt "$deadline" ] && [ "$stop_now" = 0 ]; do
+  local ticks=$((${STOP_TIMEOUT:-10} * 5)) # of 0.2 s
+  while [ -n "$(jobs -rp)" ] && [ "$ticks" -gt 0 ] && [ "$stop_now" = 0 ]; do
     sleep 0.2
+    ticks=$((ticks - 1))
   done
   if [ -n "$(jobs -rp)" ]; then
     echo "$(basename "$0"): still running after ${STOP_TIMEOUT:-10} s; killing." >&2

@@ -249,3 +249,29 @@ def test_a_failed_refresh_keeps_the_request_for_a_later_drain(merchant, make_lis
     assert RefreshRequest.objects.get().attempts == 1
     drain(merchant, smile)
     assert items_of(members)[cid].points_balance == 5
+
+
+def test_a_refresh_that_sees_a_stale_lists_tier_come_back_recomputes_the_list_whole(
+    merchant, make_list, run_cycle, smile
+):
+    gold = smile.add_tier("Gold", 1000)
+    kept = smile.add("kept@example.com", tier=gold)
+    left = smile.add("left@example.com", tier=gold)
+    gold_list = make_list("vip_tier", gold, name="Gold VIPs")
+    run_cycle()
+    smile.delete_tier(gold)
+    smile.update(kept, tier=None)
+    smile.update(left, tier=None)
+    webhook(merchant, kept)
+    drain(merchant, smile)
+    gold_list.refresh_from_db()
+    assert gold_list.is_stale and set(items_of(gold_list)) == {kept, left}
+
+    new_gold = smile.add_tier("Gold", 1000)  # re-created (a new id); one shopper is back in it
+    smile.update(kept, tier=new_gold)
+    webhook(merchant, kept)
+    drain(merchant, smile)
+
+    gold_list.refresh_from_db()
+    assert not gold_list.is_stale and gold_list.vip_tier_id == new_gold
+    assert set(items_of(gold_list)) == {kept}, "recomputed whole at once, not left with its frozen members"

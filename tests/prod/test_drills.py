@@ -24,12 +24,13 @@ from urllib.parse import parse_qs
 import pytest
 from django.utils import timezone
 from django_q.brokers import get_broker
-from django_q.models import Task
-from django_q.tasks import async_task
+from django_q.models import Schedule, Task
 
 from integrations.smile.services import connection_api_key_connect
 from loyalty_lists.lists import services
+from loyalty_lists.lists.management.commands.ensure_schedules import SWEEP, SWEEP_NAME
 from loyalty_lists.lists.models import LoyaltyList, SyncLease, SyncRun, SyncState
+from loyalty_lists.lists.sync import queue
 from loyalty_lists.merchants.models import Merchant
 from tests.integrations.smile.conftest import (
     connect_with_sandbox_tokens,
@@ -76,7 +77,9 @@ def describe(clusters) -> str:
 
 
 def enqueue_cycle(merchant, kind="delta") -> str:
-    return async_task(services.TASK_CYCLE, merchant.pk, kind, task_name=f"drill {kind} {merchant.slug}")
+    """*Sync now*: queue a cycle (or join the queued one) and send a task for it; the task's id."""
+    queue.cycle_request(merchant_id=merchant.pk, kind=kind)
+    return queue.cycle_send(merchant.pk)
 
 
 def database_activity() -> str:
@@ -117,20 +120,24 @@ def test_two_cycles_triggered_at_once_on_two_clusters_run_exactly_once(
     clusters = start_clusters(start, prod_env, sandbox, SMILE_RATE_LIMIT_PER_SECOND=0)
     sandbox.settings(latency_ms=1500)  # a cycle takes seconds: the two tasks overlap
 
+    # Two tasks for one queued cycle at once, on two clusters: exactly one runs it.
     ids = [enqueue_cycle(merchant), enqueue_cycle(merchant)]
-    results = wait_for_tasks(ids, clusters, timeout=120)
-
-    # The late one finds the lease busy and records a request; the running cycle then queues one
-    # follow-up, which runs after it: three tasks in all, two runs, never two at once.
-    assert sum("another cycle is running" in r for r in results) == 1, results
+    wait_until(lambda: cycles(merchant).filter(status="running").exists(), timeout=60, interval=0.1)
+    # *Sync now* while it runs: a second queued cycle, which the running one sends when it ends.
+    ids.append(enqueue_cycle(merchant))
     wait_until(
-        lambda: Task.objects.count() == 3 and not cycles(merchant).filter(status="running").exists(),
+        lambda: (
+            Task.objects.count() >= 4
+            and not cycles(merchant).filter(status__in=["queued", "running"]).exists()
+        ),
         timeout=120,
         interval=0.5,
-        message=f"the follow-up cycle did not run\n{describe(clusters)}",
+        message=f"the queued cycle did not run\n{describe(clusters)}",
     )
+    results = list(Task.objects.values_list("result", flat=True))
     runs = list(cycles(merchant).order_by("started_at"))
     assert len(runs) == 2, ([(r.pk, r.status) for r in runs], results)
+    assert sum(f"run {runs[0].pk} succeeded" in r for r in results) == 1, results
     assert all(r.status == "succeeded" for r in runs), [r.error_message for r in runs]
     assert runs[0].finished_at <= runs[1].started_at, "two cycles of one merchant ran at the same time"
     sandbox.settings(latency_ms=0)
@@ -277,6 +284,15 @@ def test_kill_9_of_the_worker_mid_full_sync_of_50000_customers_loses_nothing(
     clusters = start_clusters(
         start, prod_env, sandbox, SMILE_RATE_LIMIT_PER_SECOND=0, SYNC_LEASE_TTL_SECONDS=LEASE_TTL_SECONDS
     )
+    # The sweep's schedule, as ensure_schedules makes it (every minute): nobody presses anything below.
+    Schedule.objects.create(
+        name=SWEEP_NAME,
+        func=SWEEP,
+        schedule_type=Schedule.MINUTES,
+        minutes=1,
+        repeats=-1,
+        next_run=timezone.now(),
+    )
     started = time.time()
     before = published(merchant)
 
@@ -312,12 +328,19 @@ def test_kill_9_of_the_worker_mid_full_sync_of_50000_customers_loses_nothing(
         message="the lease did not expire",
     )
 
-    second = enqueue_cycle(merchant)  # the next scheduled (delta) cycle resumes the full walk
-    wait_for_tasks([second], clusters, timeout=240)  # a 50,000-customer sync on a loaded machine
-
+    # The sweep (a minute's schedule) sees the expired lease: it fails the lost run ("worker lost") and
+    # queues a cycle, which resumes the full walk from its checkpoint, by itself.
+    wait_until(
+        lambda: cycles(merchant).filter(pk__gt=run.pk, status="succeeded").exists(),
+        timeout=300,  # the sweep's minute, then a 50,000-customer walk's remainder on a loaded machine
+        interval=0.5,
+        message=f"nothing resumed the walk by itself\n{describe(clusters)}",
+    )
+    recovered_at = time.time()
     run.refresh_from_db()
-    assert run.status == "failed" and "Interrupted" in run.error_message
+    assert run.status == "failed" and "Worker lost" in run.error_message
     resumed = cycles(merchant).last()
+    assert resumed.started_at.timestamp() - killed_at < LEASE_TTL_SECONDS + 90, "restarted within TTL + sweep"
     assert resumed.pk != run.pk and resumed.resumed and resumed.status == "succeeded", resumed.error_message
     assert GroundTruth.of(sandbox.export()).mismatches(merchant) == {}
     assert Task.objects.filter(id=first).count() == 0  # the killed task never reported back
@@ -330,7 +353,9 @@ def test_kill_9_of_the_worker_mid_full_sync_of_50000_customers_loses_nothing(
     assert all(n == 2 for n in refetched.values()), refetched  # nothing fetched three times
     per_chain = Counter(chain_of(checkpoint["chains"], state, cursor) for state, cursor in refetched)
     print(
-        f"killed {killed_at - started:.1f}s in, after {run.pages_fetched} pages; resumed run took"
+        f"killed {killed_at - started:.1f}s in, after {run.pages_fetched} pages; resumed by itself"
+        f" {resumed.started_at.timestamp() - killed_at:.1f}s after the kill (lease TTL {LEASE_TTL_SECONDS}s),"
+        f" converged {recovered_at - killed_at:.1f}s after it; the resumed run took"
         f" {(resumed.finished_at - resumed.started_at).total_seconds():.1f}s; pages fetched twice per"
         f" chain: {dict(per_chain)}"
     )

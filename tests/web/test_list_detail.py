@@ -288,7 +288,14 @@ def test_the_chart_survives_thousands_of_webhook_runs_and_a_flat_series(staff, m
         SyncRunList(merchant=merchant, run=run, list=lst, outcome="published", removed=1) for run in runs
     )  # the old records: list_size 0, one removal each
 
-    assert staff.get(f"/lists/{lst.pk}/").status_code == 200
+    for path in (
+        f"/lists/{lst.pk}/",
+        "/runs/",
+        f"/runs/{runs[-1].pk}/",
+        "/shoppers/?email=a@example.com",
+        "/lists/",
+    ):
+        assert staff.get(path).status_code == 200, path
     chart = member_count_chart(list_size_history(list=lst))
     assert all(point.size == 0 and 0 <= point.y <= chart.height for point in chart.points)
 

@@ -312,7 +312,8 @@ def publish_lists(
 
     **A webhook refresh** (``customers``: the Smile ids it refreshed): only those customers are
     re-examined, so ``published_seq`` does not move (the next cycle re-examines everything since);
-    lists waiting for a whole recompute are left to the next cycle. Stale lists are skipped silently
+    a list that needs a whole recompute (its tier just came back, its rule changed) gets it here, as
+    in a cycle; a list never filled waits for its first cycle. Stale lists are skipped silently
     unless ``staled`` says this refresh made them stale (recorded once).
     """
     refresh = customers is not None
@@ -324,18 +325,19 @@ def publish_lists(
             continue
         rule_changed = lst.rule_changed_at is not None
         first_fill = lst.last_published_at is None
-        if refresh:
-            if lst.published_seq == 0 or rule_changed or first_fill:
-                continue  # the next cycle recomputes it whole
+        whole = lst.published_seq == 0 or rule_changed
+        if refresh and first_fill:
+            continue  # never filled yet: its first cycle fills it
+        if refresh and not whole:
             outcome = publish_list(lst, Candidates(smile_ids=customers), run=run, now=now)
             if outcome.outcome == SyncRunList.Outcome.PUBLISHED and (outcome.added or outcome.removed):
                 lst.item_count = outcome.list_size + outcome.added - outcome.removed
                 lst.save(update_fields=["item_count", "updated_at"])
             outcomes.append(outcome)
             continue
-        candidates = (
-            ALL if lst.published_seq == 0 or rule_changed else Candidates(after_seq=lst.published_seq)
-        )
+        # A whole recompute (new, rule changed, back from stale — by a cycle or by a refresh that saw the
+        # tier return), or the rows changed since the list's last publish.
+        candidates = ALL if whole else Candidates(after_seq=lst.published_seq)
         outcome = publish_list(
             lst, candidates, run=run, now=now, guardrail=not rule_changed, record_changes=not first_fill
         )
