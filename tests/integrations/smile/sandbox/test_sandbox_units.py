@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.smile.sandbox import api, render
-from integrations.smile.sandbox.config import PROJECT_ROOT
+from integrations.smile.sandbox import cursors, render
+from integrations.smile.sandbox.config import PROJECT_ROOT, SandboxConfig
+from integrations.smile.sandbox.fleet import Fleet
 from integrations.smile.sandbox.ratelimit import RateLimiter, token_fingerprint
 from integrations.smile.sandbox.store import UPDATED_INDEX_MAX, Store
 
@@ -31,11 +32,13 @@ def test_fingerprints_are_short_and_never_the_token():
 
 
 def test_cursor_round_trip_and_rejects():
-    assert api.decode_cursor(api.encode_cursor(123, "next")) == (123, "next")
-    assert api.encode_cursor(2, "next") == "aWQ6MixkaXJlY3Rpb246bmV4dA=="  # Smile's documented example
+    codec = cursors.Cursors(b"k" * 32)
+    assert codec.decode("keyset", 1, cursors.encode_keyset(123, "next")) == (123, "next")
+    assert cursors.encode_keyset(2, "next") == "aWQ6MixkaXJlY3Rpb246bmV4dA=="  # Smile's documented example
     for bad in ("", "%%%", base64.b64encode(b"id:1").decode(), base64.b64encode(b"\xff\xfe").decode()):
-        with pytest.raises(api.ParamError):
-            api.decode_cursor(bad)
+        with pytest.raises(cursors.CursorError) as exc:
+            codec.decode("keyset", 1, bad)
+        assert exc.value.status == 400
 
 
 @pytest.mark.parametrize(
@@ -84,39 +87,54 @@ def test_rendered_customers_are_valid_json_even_with_quotes_and_unicode():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "s.sqlite3")
-    assert s.open(12_000, 9, "calendar", 4) is False
-    s.rows = list(s.export_rows())
+    """Program 1 (12,000 customers) with two neighbours in the same file, whose rows must never show."""
+    path = tmp_path_factory.mktemp("store") / "s.sqlite3"
+    cfg = SandboxConfig(customers=12_000, seed=9, db=path, programs=3, size_distribution="fixed:3000")
+    s = Store(path)
+    fleet = Fleet(cfg, s)
+    assert s.open(fleet.describe(1), Fleet.key(cfg)) is False
+    s.prog = fleet.get(1)
+    fleet.get(2), fleet.get(3)
+    s.rows = list(s.export_rows(s.prog))
+    assert len(s.rows) == 12_000 and len(list(s.export_rows(fleet.get(3)))) == 3000
     yield s
     s.close()
 
 
-def brute(store, state=None, email_lc=None, updated_min=None):
+def brute(store, state=None, email_lc=None, updated_min=None, exclusive=False):
     return [
         r["id"]
         for r in store.rows
         if (state is None or r["state"] == state)
         and (email_lc is None or (r["email"] or "").lower() == email_lc)
-        and (updated_min is None or r["updated_ms"] >= updated_min)
+        and (
+            updated_min is None
+            or r["updated_ms"] > updated_min
+            or (r["updated_ms"] == updated_min and not exclusive)
+        )
     ]
 
 
 def walk(store, limit, **filters):
     ids, after = [], None
     while True:
-        rows, more = store.list_page(after_id=after, direction="next", limit=limit, **filters)
+        rows, more = store.list_page(store.prog, after_id=after, direction="next", limit=limit, **filters)
         ids += [r[0] for r in rows]
         if not more:
             return ids
         after = rows[-1][0]
 
 
+@pytest.mark.parametrize("exclusive", [False, True])
 @pytest.mark.parametrize("rank", [100, UPDATED_INDEX_MAX - 1, UPDATED_INDEX_MAX + 500, 11_000])
-def test_updated_at_min_scans_agree_with_brute_force_on_both_index_paths(store, rank):
+def test_updated_at_min_scans_agree_with_brute_force_on_both_index_paths(store, rank, exclusive):
     stamps = sorted((r["updated_ms"] for r in store.rows), reverse=True)
     threshold = stamps[rank]
-    filters = {"state": None, "email_lc": None, "updated_min": threshold}
-    assert walk(store, 250, **filters) == brute(store, updated_min=threshold)
+    filters = {"state": None, "email_lc": None, "updated_min": threshold, "updated_exclusive": exclusive}
+    expected = brute(store, updated_min=threshold, exclusive=exclusive)
+    assert walk(store, 250, **filters) == expected
+    chosen = set(expected)
+    assert (threshold in {r["updated_ms"] for r in store.rows if r["id"] in chosen}) is not exclusive
 
 
 @settings(max_examples=25, deadline=None)
@@ -133,15 +151,10 @@ def test_any_filtered_walk_equals_brute_force(store, limit, state, cut):
 
 
 def test_previous_direction_returns_the_page_above_in_descending_order(store):
-    first, _ = store.list_page(
-        state=None, email_lc=None, updated_min=None, after_id=None, direction="next", limit=5
-    )
-    second, _ = store.list_page(
-        state=None, email_lc=None, updated_min=None, after_id=first[-1][0], direction="next", limit=5
-    )
-    back, more = store.list_page(
-        state=None, email_lc=None, updated_min=None, after_id=second[0][0], direction="prev", limit=5
-    )
+    none = {"state": None, "email_lc": None, "updated_min": None}
+    first, _ = store.list_page(store.prog, after_id=None, direction="next", limit=5, **none)
+    second, _ = store.list_page(store.prog, after_id=first[-1][0], direction="next", limit=5, **none)
+    back, more = store.list_page(store.prog, after_id=second[0][0], direction="prev", limit=5, **none)
     assert [r[0] for r in back] == [r[0] for r in first] and more is False
 
 
