@@ -335,6 +335,7 @@ def add_fleet_arguments(parser: argparse.ArgumentParser, d: SandboxConfig) -> No
 
 def config_from_options(opts: dict) -> SandboxConfig:
     """Build a config from parsed options (argparse namespace vars or Django's options dict)."""
+    d = SandboxConfig()
     cfg = SandboxConfig(
         host=opts["host"],
         port=opts["port"],
@@ -360,17 +361,17 @@ def config_from_options(opts: dict) -> SandboxConfig:
         token_ttl=opts["token_ttl"],
         code_ttl=opts["code_ttl"],
         db=Path(opts["db"]),
-        cursor_mode=opts.get("cursor_mode") or "keyset",
+        cursor_mode=opts.get("cursor_mode", d.cursor_mode),
         no_account_id=bool(opts.get("no_account_id")),
-        vip_tiers_status=opts.get("vip_tiers_status") or 200,
+        vip_tiers_status=opts.get("vip_tiers_status", d.vip_tiers_status),
         tier_delete_bumps_updated_at=opts.get("tier_delete_bumps_updated_at", True),
         tier_delete_webhooks=opts.get("tier_delete_webhooks", True),
-        token_auth=opts.get("token_auth") or "both",
-        updated_at_min=opts.get("updated_at_min") or "inclusive",
+        token_auth=opts.get("token_auth", d.token_auth),
+        updated_at_min=opts.get("updated_at_min", d.updated_at_min),
         rate_limit_headers=bool(opts.get("rate_limit_headers")),
         webhook_vip_status=opts.get("webhook_vip_status", True),
-        programs=opts.get("programs") or 1,
-        size_distribution=opts.get("size_distribution") or DEFAULT_SIZES,
+        programs=opts.get("programs", d.programs),
+        size_distribution=opts.get("size_distribution", d.size_distribution),
         change_rate=opts.get("change_rate"),
     )
     cfg.validate()
