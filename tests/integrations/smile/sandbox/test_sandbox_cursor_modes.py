@@ -109,10 +109,12 @@ def test_an_unknown_cursor_mode_is_refused(sandbox):
 def test_issued_cursors_survive_a_restart_that_reuses_the_db_and_no_other_db_takes_them(tmp_path):
     options = {"customers": 500, "seed": 2, "rate_limit": 0, "cursor_mode": "opaque-404"}
     db = tmp_path / "cursors.sqlite3"
-    with SandboxProcess(db=db, **options) as first:
-        with first.api_client(first.issue_token()["access_token"]) as api:
-            cursor = api.get("/customers", params={"limit": 100}).json()["metadata"]["next_cursor"]
-            rest, _ = walk_customers(api, limit=100, cursor=cursor)
+    with (
+        SandboxProcess(db=db, **options) as first,
+        first.api_client(first.issue_token()["access_token"]) as api,
+    ):
+        cursor = api.get("/customers", params={"limit": 100}).json()["metadata"]["next_cursor"]
+        rest, _ = walk_customers(api, limit=100, cursor=cursor)
     assert len(rest) == 400
     with SandboxProcess(db=db, **options) as again:
         assert again.health()["db_reused"] is True
