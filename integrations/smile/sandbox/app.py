@@ -34,6 +34,7 @@ class App:
         self.store = Store(cfg.db)
         self.fleet = Fleet(cfg, self.store)
         self.reused = self.store.open(self.fleet.describe(1), Fleet.key(cfg))
+        self.fleet.stored = self.store.complete_programs()
         self.fleet.get(1)
         self.present = Presenter(cfg, self.store)
         self.api = Api(

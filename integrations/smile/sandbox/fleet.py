@@ -81,14 +81,14 @@ class Program:
     def owns(self, customer_id: int) -> bool:
         return self.id_lo <= customer_id < self.id_hi
 
-    def public(self) -> dict:
+    def public(self, stored: bool = False) -> dict:
         return {
             "id": self.n,
             "account_id": self.account_id,
             "account_name": self.account_name,
             "api_key": self.api_key,
             "customers": self.customers,
-            "generated": self.ready,
+            "generated": self.ready or stored,
         }
 
 
@@ -103,6 +103,7 @@ class Fleet:
         self.sizes = parse_sizes(cfg.size_distribution)
         self._programs: dict[int, Program] = {}
         self._lock = threading.Lock()
+        self.stored: set[int] = set()  # programs the --db file already held at start-up
 
     @staticmethod
     def key(cfg: SandboxConfig) -> str:
@@ -153,7 +154,7 @@ class Fleet:
             return [p for p in self._programs.values() if p.ready]
 
     def list(self) -> list[dict]:
-        return [self.describe(n).public() for n in range(1, self.count + 1)]
+        return [self.describe(n).public(n in self.stored) for n in range(1, self.count + 1)]
 
     def by_api_key(self, token: str) -> int | None:
         match = FLEET_KEY_RE.fullmatch(token)

@@ -311,6 +311,11 @@ class Store:
         rows, _ = self.list_page(prog, after_id=before_id, direction="next", limit=1, **filters)
         return bool(rows)
 
+    def complete_programs(self) -> set[int]:
+        """The programs whose data the file holds (generated in this process or an earlier one)."""
+        with self.connection() as conn:
+            return {n for (n,) in conn.execute("SELECT n FROM programs WHERE complete = 1")}
+
     def first_id_from(self, prog: Program, start: int) -> int | None:
         """The lowest id of prog at or above ``start`` (used to pick customers at random)."""
         with self.connection() as conn:

@@ -1,6 +1,7 @@
 """In-process tests of the sandbox's pure parts: rate window, cursors, rendering, store keyset scans."""
 
 import base64
+import contextlib
 import json
 import subprocess
 import sys
@@ -177,3 +178,51 @@ def test_parallel_generation_is_byte_identical_to_in_process_generation():
         check=True,
     ).stdout.split()
     assert len(out) == 2 and out[0] == out[1]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"state": "member"},
+        {"email_lc": "jane@example.com"},
+        {"email_lc": "jane@example.com", "state": "member"},
+        {"updated_min": -1},  # wide: nearly every row matches
+        {"updated_min": 1 << 60},  # narrow: none match
+        {"updated_min": 1 << 60, "state": "candidate", "updated_exclusive": True},
+    ],
+)
+def test_every_page_query_searches_an_index_so_its_cost_follows_the_page_not_the_fleet(store, filters):
+    """A page of one program never scans the whole table (other programs' rows are never read)."""
+    sql_seen = []
+    real = store.connection
+
+    class Spy:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, params=()):
+            sql_seen.append((sql, params))
+            return self.conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def spying():
+        with real() as conn:
+            yield Spy(conn)
+
+    store.connection = spying
+    try:
+        store.list_page(
+            store.prog,
+            after_id=store.rows[500]["id"],
+            direction="next",
+            limit=50,
+            **({"state": None, "email_lc": None, "updated_min": None} | filters),
+        )
+    finally:
+        store.connection = real
+    with real() as conn:
+        for sql, params in sql_seen:
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            assert any(step.startswith("SEARCH customers") for step in plan), plan
+            assert not any(step.startswith("SCAN customers") for step in plan), plan
