@@ -269,7 +269,14 @@ class Store:
     ) -> tuple[list[tuple], bool]:
         """Keyset page of prog: (id, base, vip) rows in id-descending order,
         plus whether more rows exist beyond the page in the walking direction."""
-        where, params, hint = ["id >= ?", "id < ?"], [prog.id_lo, prog.id_hi], ""
+        # One lower and one upper id bound (SQLite uses only the first of two on the same side).
+        low, high = prog.id_lo, prog.id_hi
+        if after_id is not None:
+            if direction == "next":
+                high = min(high, after_id)
+            else:
+                low = max(low, after_id + 1)
+        where, params, hint = ["id >= ?", "id < ?"], [low, high], ""
         with self.connection() as conn:
             if email_lc is not None:
                 where.append("program = ? AND email_lc = ?")
@@ -295,9 +302,6 @@ class Store:
                 else:
                     where.append(f"+updated_ms {op} ?")
                     params.append(updated_min)
-            if after_id is not None:
-                where.append("id < ?" if direction == "next" else "id > ?")
-                params.append(after_id)
             sql = "SELECT id, base, vip FROM customers" + hint + " WHERE " + " AND ".join(where)  # noqa: S608  # nosec B608 - constant fragments only
             sql += " ORDER BY id " + ("DESC" if direction == "next" else "ASC") + " LIMIT ?"
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()

@@ -226,3 +226,45 @@ def test_every_page_query_searches_an_index_so_its_cost_follows_the_page_not_the
             plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
             assert any(step.startswith("SEARCH customers") for step in plan), plan
             assert not any(step.startswith("SCAN customers") for step in plan), plan
+
+
+@pytest.mark.parametrize(
+    ("filters", "direction"),
+    [({}, "next"), ({}, "prev"), ({"state": "member"}, "next"), ({"updated_min": -1}, "next")],
+)
+def test_a_page_deep_in_the_walk_costs_what_the_first_page_costs(store, filters, direction):
+    """Counted in SQLite VM steps: a keyset page must not grow with its position in the program."""
+    steps = [0]
+    real = store.connection
+
+    def count():
+        steps[0] += 1
+
+    @contextlib.contextmanager
+    def counting():
+        with real() as conn:
+            conn.set_progress_handler(count, 10)
+            try:
+                yield conn
+            finally:
+                conn.set_progress_handler(None, 0)
+
+    def cost(after_id):
+        steps[0] = 0
+        store.list_page(
+            store.prog,
+            after_id=after_id,
+            direction=direction,
+            limit=100,
+            **({"state": None, "email_lc": None, "updated_min": None} | filters),
+        )
+        return steps[0]
+
+    store.connection = counting
+    try:
+        edge = store.rows[150]["id"] if direction == "next" else store.rows[-150]["id"]
+        deep = store.rows[-300]["id"] if direction == "next" else store.rows[300]["id"]
+        near, far = cost(edge), cost(deep)
+    finally:
+        store.connection = real
+    assert far <= 2 * near + 50, (near, far)
