@@ -218,11 +218,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.webhook_encoding,
         help="signature encoding (default: %(default)s)",
     )
-    a("--account-id", type=int, default=d.account_id, help="Smile account id (default: %(default)s)")
+    a(
+        "--account-id",
+        type=int,
+        default=d.account_id,
+        help="Smile account id of program 1; program n has this + n - 1 (default: %(default)s)",
+    )
     a(
         "--account-name",
         default=d.account_name,
-        help="account name on the consent page (default: %(default)s)",
+        help="account name on the consent page and in token responses (default: %(default)s)",
     )
     a("--app-name", default=d.app_name, help="app name on the consent page (default: %(default)s)")
     a(
