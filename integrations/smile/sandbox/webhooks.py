@@ -18,10 +18,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections import OrderedDict, deque
 
 logger = logging.getLogger(__name__)
 TIMEOUT = 5.0
+HISTORY = 20_000  # customers whose last two bodies are kept for "previous" re-sends (most recent first)
 
 
 def sign(body: bytes, secret: str, encoding: str) -> str:
@@ -36,7 +37,7 @@ class Webhooks:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.deliveries: deque[dict] = deque(maxlen=10_000)
-        self._history: dict[int, deque[bytes]] = {}  # customer id -> last bodies sent (for "previous")
+        self._history: OrderedDict[int, deque[bytes]] = OrderedDict()  # customer id -> last bodies sent
         self._thread = threading.Thread(target=self._run, name="smile-sandbox-webhooks", daemon=True)
         self._thread.start()
 
@@ -66,6 +67,9 @@ class Webhooks:
             return []
         with self._lock:
             history = self._history.setdefault(cid, deque(maxlen=2))
+            self._history.move_to_end(cid)
+            if len(self._history) > HISTORY:
+                self._history.popitem(last=False)
             if previous:
                 if len(history) < 2:
                     raise LookupError("no earlier webhook was sent for this customer")

@@ -133,7 +133,7 @@ def set_corruption(store: Store, prog: Program, cid: int, field: str, value: str
     """Render ``field`` of customer cid as the JSON text ``value`` (None: without the field)."""
     with store.write_lock, store.connection() as conn:
         conn.execute("INSERT OR REPLACE INTO corrupt VALUES (?, ?, ?, ?)", (cid, field, prog.n, value))
-        prog.corrupt.setdefault(cid, {})[field] = value
+        prog.corrupt[cid] = {**prog.corrupt.get(cid, {}), field: value}  # readers iterate the old dict
 
 
 def clear_corruption(store: Store, prog: Program, cid: int) -> bool:
