@@ -30,11 +30,11 @@ from pathlib import Path
 import httpx
 
 from .config import DEFAULT_REDIRECT_URI, PROJECT_ROOT, YES_NO
-from .testing_oauth import OAuthHelpers, SandboxError
+from .testing_oauth import HIDDEN_RE, OAuthHelpers, SandboxError
 
 READY_RE = re.compile(r"Smile sandbox listening on (http://[^\s:]+:(\d+))")
 MISSING = object()
-__all__ = ["MISSING", "SandboxError", "SandboxProcess", "walk_customers"]
+__all__ = ["HIDDEN_RE", "MISSING", "SandboxError", "SandboxProcess", "walk_customers"]
 
 
 class SandboxProcess(OAuthHelpers):
