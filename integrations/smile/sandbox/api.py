@@ -1,22 +1,23 @@
 """The Smile REST endpoints under /v1: customers (list + retrieve), vip_tiers, points_settings.
 
-Handlers run after the server has authenticated the token, applied the rate limit and checked the
-scope; they only validate parameters and render. Every error uses Smile's error body.
+Handlers run after the server has authenticated the token (which names the program), applied the rate
+limit and checked the scope; they only validate parameters and render. Every error uses Smile's error
+body. Cursors follow ``--cursor-mode`` (cursors.py); customers render through present.py.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 
-from .render import jstr, num, parse_iso, render_customer
+from .cursors import CursorError, Cursors
+from .fleet import Program
+from .present import Presenter
+from .render import jstr, num, parse_iso
 from .store import Store
 from .web import BadForm, Request, Response, smile_error
 
 STATES = ("candidate", "member", "disabled")
-CURSOR_RE = re.compile(r"id:(\d{1,19}),direction:(next|prev)")
 CUSTOMER_RE = re.compile(r"/v1/customers/(\d{1,19})")
 INT_RE = re.compile(r"\d{1,6}")
 POINTS_SETTINGS = '{"points_settings":{"points_label":{"one":"Point","other":"Points"}}}'
@@ -24,21 +25,6 @@ POINTS_SETTINGS = '{"points_settings":{"points_label":{"one":"Point","other":"Po
 
 class ParamError(ValueError):
     pass
-
-
-def encode_cursor(cid: int, direction: str) -> str:
-    return base64.b64encode(f"id:{cid},direction:{direction}".encode()).decode()
-
-
-def decode_cursor(value: str) -> tuple[int, str]:
-    try:
-        raw = base64.b64decode(value, validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ParamError("The cursor is invalid.") from exc
-    match = CURSOR_RE.fullmatch(raw)
-    if not match:
-        raise ParamError("The cursor is invalid.")
-    return int(match.group(1)), match.group(2)
 
 
 def parse_include(raw: str | None, allowed: tuple[str, ...]) -> set[str]:
@@ -65,18 +51,23 @@ def route(path: str) -> tuple[str, str] | None:
 
 
 class Api:
-    def __init__(self, store: Store):
+    def __init__(self, cfg, store: Store, presenter: Presenter, cursors: Cursors):
+        self.cfg = cfg
         self.store = store
+        self.present = presenter
+        self.cursors = cursors
 
-    def dispatch(self, endpoint: str, req: Request) -> Response:
+    def dispatch(self, endpoint: str, req: Request, prog: Program) -> Response:
         try:
             params = req.params()
-            return getattr(self, endpoint)(req, params)
+            return getattr(self, endpoint)(req, params, prog)
         except (ParamError, BadForm) as exc:
             return smile_error(400, str(exc))
+        except CursorError as exc:
+            return smile_error(exc.status, str(exc))
 
     # ---- customers -------------------------------------------------------------------------
-    def list_customers(self, req: Request, params: dict[str, str]) -> Response:
+    def list_customers(self, req: Request, params: dict[str, str], prog: Program) -> Response:
         limit = 50
         if "limit" in params:
             if not INT_RE.fullmatch(params["limit"]) or not 1 <= int(params["limit"]) <= 250:
@@ -94,61 +85,62 @@ class Api:
             except ValueError as exc:
                 raise ParamError("updated_at_min must be an ISO 8601 date-time.") from exc
         vip = "vip_status" in parse_include(params.get("include"), ("vip_status",))
-        cursor = params.get("cursor")
-        after_id, direction = decode_cursor(cursor) if cursor else (None, "next")
+        mode, cursor = self.cfg.cursor_mode, params.get("cursor")
+        after_id, direction = self.cursors.decode(mode, prog.n, cursor) if cursor else (None, "next")
 
+        def encode(cid: int, way: str) -> str:
+            return self.cursors.encode(mode, prog.n, cid, way)
+
+        filters = {
+            "state": state,
+            "email_lc": email_lc,
+            "updated_min": updated_min,
+            "updated_exclusive": self.cfg.updated_at_min == "exclusive",
+        }
         rows, more = self.store.list_page(
-            state=state,
-            email_lc=email_lc,
-            updated_min=updated_min,
-            after_id=after_id,
-            direction=direction,
-            limit=limit,
+            prog, after_id=after_id, direction=direction, limit=limit, **filters
         )
         next_cursor, prev_cursor = None, ""
         if rows:
             if direction == "next":
-                next_cursor = encode_cursor(rows[-1][0], "next") if more else None
-                prev_cursor = encode_cursor(rows[0][0], "prev") if after_id is not None else ""
+                next_cursor = encode(rows[-1][0], "next") if more else None
+                prev_cursor = encode(rows[0][0], "prev") if after_id is not None else ""
             else:
-                prev_cursor = encode_cursor(rows[0][0], "prev") if more else ""
-                beyond = self.store.exists_beyond(
-                    state=state, email_lc=email_lc, updated_min=updated_min, before_id=rows[-1][0]
-                )
-                next_cursor = encode_cursor(rows[-1][0], "next") if beyond else None
-        if vip:
-            items = b",".join([b'%s,"vip_status":%s}' % (base, status) for _, base, status in rows])
-        else:
-            items = b"},".join([r[1] for r in rows]) + b"}" if rows else b""
+                prev_cursor = encode(rows[0][0], "prev") if more else ""
+                beyond = self.store.exists_beyond(prog, before_id=rows[-1][0], **filters)
+                next_cursor = encode(rows[-1][0], "next") if beyond else None
+        items = self.present.page_items(prog, rows, vip)
         meta = f'"next_cursor":{jstr(next_cursor)},"previous_cursor":{jstr(prev_cursor)}'.encode()
         return Response(200, b'{"customers":[%s],"metadata":{%s}}' % (items, meta))
 
-    def get_customer(self, req: Request, params: dict[str, str]) -> Response:
+    def get_customer(self, req: Request, params: dict[str, str], prog: Program) -> Response:
         cid = int(CUSTOMER_RE.fullmatch(req.path).group(1))
         include = parse_include(
             params.get("include"), ("vip_status", "vip_status.vip_tier", "vip_status.next_vip_tier")
         )
-        row = self.store.get_row(cid)
+        row = self.store.get_row(prog, cid)
         if row is None:
             return smile_error(404, "Customer not found.")
-        base, vip, tier_id = row[1].decode(), row[2].decode(), row[3]
-        if not include:
-            vip = None
-        else:
-            index = self.store.index
-            extra = ""
-            if "vip_status.vip_tier" in include:
-                extra += f',"vip_tier":{index.partial(index.by_id.get(tier_id))}'
-            if "vip_status.next_vip_tier" in include:
-                extra += f',"next_vip_tier":{index.partial(index.next_tier(tier_id))}'
-            vip = vip[:-1] + extra + "}"
-        return Response(200, f'{{"customer":{render_customer(base, vip)}}}'.encode())
+        index, tier_id, extra = prog.index, row[3], ""
+        if "vip_status.vip_tier" in include:
+            tier = None if self.present.no_vip else index.by_id.get(tier_id)
+            extra += f',"vip_tier":{index.partial(tier)}'
+        if "vip_status.next_vip_tier" in include:
+            tier = None if self.present.no_vip else index.next_tier(tier_id)
+            extra += f',"next_vip_tier":{index.partial(tier)}'
+        base, vip = self.present.fragments(prog, cid, row[1], row[2], extra.encode())
+        body = base + (b',"vip_status":' + vip if include and vip is not None else b"") + b"}"
+        return Response(200, b'{"customer":%s}' % body)
 
     # ---- tiers / settings ------------------------------------------------------------------
-    def vip_tiers(self, req: Request, params: dict[str, str]) -> Response:
+    def vip_tiers(self, req: Request, params: dict[str, str], prog: Program) -> Response:
+        if self.present.no_vip:
+            status = self.cfg.vip_tiers_status
+            message = "You do not have access to VIP tiers." if status == 403 else "Not found."
+            return smile_error(status, message)
         include = parse_include(params.get("include"), ("perks", "entry_rewards"))
         items = []
-        for t in self.store.tiers:  # already sorted by milestone ascending
+        for t in prog.tiers:  # already sorted by milestone ascending
             item = (
                 f'{{"id":{t["id"]},"name":{jstr(t["name"])},"image_url":{jstr(t["image_url"])},'
                 f'"milestone":{num(t["milestone"])}'
@@ -159,5 +151,5 @@ class Api:
             items.append(item + "}")
         return Response(200, f'{{"vip_tiers":[{",".join(items)}]}}'.encode())
 
-    def points_settings(self, req: Request, params: dict[str, str]) -> Response:
+    def points_settings(self, req: Request, params: dict[str, str], prog: Program) -> Response:
         return Response(200, POINTS_SETTINGS.encode())

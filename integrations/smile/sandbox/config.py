@@ -15,6 +15,62 @@ DEFAULT_DB = PROJECT_ROOT / "var" / "smile_sandbox.sqlite3"
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8000/integrations/smile/oauth/callback"
 DEFAULT_SCOPES = "customer:read vip_tier:read points_settings:read"
 PROGRAMS = ("calendar", "lifetime")
+CURSOR_MODES = ("keyset", "opaque-400", "opaque-404", "opaque-500", "opaque-wrong")
+TOKEN_AUTH = ("basic", "form", "both")
+UPDATED_AT_MIN = ("inclusive", "exclusive")
+VIP_TIERS_STATUS = (200, 403, 404)
+DEFAULT_SIZES = "lognormal:median=200,sigma=1,max=200000"
+# Options that are yes|no on the command line and booleans in PATCH /_sandbox/settings.
+YES_NO = ("tier_delete_bumps_updated_at", "tier_delete_webhooks", "webhook_vip_status")
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """Sizes of programs 2..N: ``fixed:N`` or ``lognormal:median=M[,sigma=S][,max=X]``."""
+
+    kind: str
+    median: float
+    sigma: float = 1.0
+    max: int = 200_000
+
+
+def parse_sizes(text: str) -> SizeSpec:
+    kind, _, rest = text.partition(":")
+    try:
+        if kind == "fixed":
+            return SizeSpec("fixed", float(int(rest)), 0.0, int(rest))
+        if kind == "lognormal":
+            fields = dict(item.split("=", 1) for item in rest.split(",") if item)
+            if set(fields) - {"median", "sigma", "max"} or "median" not in fields:
+                raise ValueError(text)
+            spec = SizeSpec(
+                "lognormal",
+                float(fields["median"]),
+                float(fields.get("sigma", 1.0)),
+                int(fields.get("max", 200_000)),
+            )
+            if spec.median > 0 and spec.sigma >= 0 and spec.max >= 0:
+                return spec
+    except ValueError:
+        pass
+    raise ValueError(
+        "--size-distribution must be fixed:N or lognormal:median=M[,sigma=S][,max=X] (non-negative numbers)"
+    )
+
+
+PERIOD_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_change_rate(text: str) -> tuple[float, float]:
+    """``0.005/15m`` -> (0.005, 900.0): the fraction of a program's customers changed per period."""
+    fraction, _, period = text.partition("/")
+    try:
+        value, seconds = float(fraction), float(period[:-1]) * PERIOD_UNITS[period[-1:]]
+    except (ValueError, KeyError):
+        value, seconds = -1.0, 0.0
+    if not (0 <= value <= 1 and seconds > 0):
+        raise ValueError("--change-rate must look like 0.005/15m (a fraction 0-1 per N s|m|h|d)")
+    return value, seconds
 
 
 @dataclass
@@ -44,6 +100,20 @@ class SandboxConfig:
     code_ttl: int = 60
     db: Path = DEFAULT_DB
     request_log_size: int = 200_000
+    # Modes for what Smile does not document (README, "Assumptions"); all changeable at runtime.
+    cursor_mode: str = "keyset"
+    no_account_id: bool = False
+    vip_tiers_status: int = 200
+    tier_delete_bumps_updated_at: bool = True
+    tier_delete_webhooks: bool = True
+    token_auth: str = "both"
+    updated_at_min: str = "inclusive"
+    rate_limit_headers: bool = False
+    webhook_vip_status: bool = True
+    # A fleet of programs (Smile accounts) in one process.
+    programs: int = 1
+    size_distribution: str = DEFAULT_SIZES
+    change_rate: str | None = None
 
     def validate(self) -> None:
         if self.program not in PROGRAMS:
@@ -60,6 +130,19 @@ class SandboxConfig:
             raise ValueError("--webhook-url must be an http(s) URL")
         if not self.redirect_uris:
             raise ValueError("at least one --redirect-uri is required")
+        if self.cursor_mode not in CURSOR_MODES:
+            raise ValueError(f"--cursor-mode must be one of {', '.join(CURSOR_MODES)}")
+        if self.vip_tiers_status not in VIP_TIERS_STATUS:
+            raise ValueError("--vip-tiers-status must be 200, 403 or 404")
+        if self.token_auth not in TOKEN_AUTH:
+            raise ValueError("--token-auth must be basic, form or both")
+        if self.updated_at_min not in UPDATED_AT_MIN:
+            raise ValueError("--updated-at-min must be inclusive or exclusive")
+        if not 1 <= self.programs <= 1_000_000:
+            raise ValueError("--programs must be between 1 and 1000000")
+        parse_sizes(self.size_distribution)
+        if self.change_rate is not None:
+            parse_change_rate(self.change_rate)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,11 +218,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.webhook_encoding,
         help="signature encoding (default: %(default)s)",
     )
-    a("--account-id", type=int, default=d.account_id, help="Smile account id (default: %(default)s)")
+    a(
+        "--account-id",
+        type=int,
+        default=d.account_id,
+        help="Smile account id of program 1; program n has this + n - 1 (default: %(default)s)",
+    )
     a(
         "--account-name",
         default=d.account_name,
-        help="account name on the consent page (default: %(default)s)",
+        help="account name on the consent page and in token responses (default: %(default)s)",
     )
     a("--app-name", default=d.app_name, help="app name on the consent page (default: %(default)s)")
     a(
@@ -165,10 +253,94 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the sandbox's own SQLite file; reused when customers/seed/program/tiers match "
         "(default: %(default)s)",
     )
+    add_mode_arguments(parser, d)
+    add_fleet_arguments(parser, d)
+
+
+def yes_no(value: str) -> bool:
+    if value not in ("yes", "no"):
+        raise argparse.ArgumentTypeError("expected yes or no")
+    return value == "yes"
+
+
+def add_mode_arguments(parser: argparse.ArgumentParser, d: SandboxConfig) -> None:
+    """Each possibility where Smile's behaviour is unknown (README, "Assumptions")."""
+    a = parser.add_argument
+    a(
+        "--cursor-mode",
+        choices=CURSOR_MODES,
+        default=d.cursor_mode,
+        help="keyset: base64 'id:N,direction:next' cursors, invented ones work; opaque-400|404|500: "
+        "signed opaque cursors, one not issued here gets that status; opaque-wrong: one not issued "
+        "here is ignored (the walk restarts at the top) (default: %(default)s)",
+    )
+    a(
+        "--no-account-id",
+        action="store_true",
+        help="token responses carry no account_id nor account_name (webhooks still carry account_id)",
+    )
+    a(
+        "--vip-tiers-status",
+        type=int,
+        choices=VIP_TIERS_STATUS,
+        default=d.vip_tiers_status,
+        help="403|404: a program without VIP: GET /v1/vip_tiers answers that status and no customer "
+        "has a tier (default: %(default)s)",
+    )
+    for name, what in (
+        ("tier-delete-bumps-updated-at", "deleting a tier bumps its customers' updated_at"),
+        ("tier-delete-webhooks", "deleting a tier sends a customer/updated webhook per moved customer"),
+        ("webhook-vip-status", "webhooks' data.customer carries vip_status"),
+    ):
+        a(f"--{name}", type=yes_no, metavar="yes|no", default=True, help=f"{what} (default: yes)")
+    a(
+        "--token-auth",
+        choices=TOKEN_AUTH,
+        default=d.token_auth,
+        help="client authentication the token endpoint accepts: the Basic header, form fields or both "
+        "(default: %(default)s)",
+    )
+    a(
+        "--updated-at-min",
+        choices=UPDATED_AT_MIN,
+        default=d.updated_at_min,
+        help="whether updated_at_min keeps customers updated exactly at that time (default: %(default)s)",
+    )
+    a(
+        "--rate-limit-headers",
+        action="store_true",
+        help="send X-RateLimit-Limit / X-RateLimit-Remaining on /v1 and Retry-After on 429s "
+        "(Smile documents none; default: off)",
+    )
+
+
+def add_fleet_arguments(parser: argparse.ArgumentParser, d: SandboxConfig) -> None:
+    """Many programs (Smile accounts) in one process (README, "Programs")."""
+    a = parser.add_argument
+    a(
+        "--programs",
+        type=int,
+        default=d.programs,
+        help="programs (Smile accounts) served; program 1 is sized by --customers, program n accepts "
+        "the API key api_fleet_<n> (default: %(default)s)",
+    )
+    a(
+        "--size-distribution",
+        default=d.size_distribution,
+        help="sizes of programs 2..N: fixed:N or lognormal:median=M[,sigma=S][,max=X], deterministic "
+        "per --seed (default: %(default)s)",
+    )
+    a(
+        "--change-rate",
+        default=None,
+        help="background changes, e.g. 0.005/15m: that fraction of every generated program's "
+        "customers changes per period, spread evenly (default: none)",
+    )
 
 
 def config_from_options(opts: dict) -> SandboxConfig:
     """Build a config from parsed options (argparse namespace vars or Django's options dict)."""
+    d = SandboxConfig()
     cfg = SandboxConfig(
         host=opts["host"],
         port=opts["port"],
@@ -194,6 +366,18 @@ def config_from_options(opts: dict) -> SandboxConfig:
         token_ttl=opts["token_ttl"],
         code_ttl=opts["code_ttl"],
         db=Path(opts["db"]),
+        cursor_mode=opts.get("cursor_mode", d.cursor_mode),
+        no_account_id=bool(opts.get("no_account_id")),
+        vip_tiers_status=opts.get("vip_tiers_status", d.vip_tiers_status),
+        tier_delete_bumps_updated_at=opts.get("tier_delete_bumps_updated_at", True),
+        tier_delete_webhooks=opts.get("tier_delete_webhooks", True),
+        token_auth=opts.get("token_auth", d.token_auth),
+        updated_at_min=opts.get("updated_at_min", d.updated_at_min),
+        rate_limit_headers=bool(opts.get("rate_limit_headers")),
+        webhook_vip_status=opts.get("webhook_vip_status", True),
+        programs=opts.get("programs", d.programs),
+        size_distribution=opts.get("size_distribution", d.size_distribution),
+        change_rate=opts.get("change_rate"),
     )
     cfg.validate()
     return cfg

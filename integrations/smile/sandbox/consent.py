@@ -20,6 +20,7 @@ FORWARDED = (
     "state",
     "code_challenge",
     "code_challenge_method",
+    "program",
 )
 STYLE = """body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}
 .card{border:1px solid #ccc;border-radius:8px;padding:1.5rem}h1{font-size:1.3rem}
@@ -35,7 +36,21 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def consent_page(cfg, params: dict[str, str], redirect_uri: str, scopes: tuple[str, ...]) -> Response:
+def consent_page(
+    cfg,
+    params: dict[str, str],
+    redirect_uri: str,
+    scopes: tuple[str, ...],
+    account: str,
+    choices: int | None = None,
+) -> Response:
+    """The consent form; with ``choices`` (programs served, none named) the merchant picks a program."""
+    picker = (
+        ""
+        if choices is None
+        else f'<p><label for="program">Smile program (1 to {choices})</label> '
+        f'<input type="number" name="program" id="program" min="1" max="{choices}" value="1"></p>'
+    )
     hidden = "".join(
         f'<input type="hidden" name="{name}" id="{name}" value="{escape(params[name])}">'
         for name in FORWARDED
@@ -48,9 +63,9 @@ def consent_page(cfg, params: dict[str, str], redirect_uri: str, scopes: tuple[s
     body = f"""<div class="card">
 <h1>Connect <strong id="app-name">{escape(cfg.app_name)}</strong> to Smile</h1>
 <p><strong id="app-name-2">{escape(cfg.app_name)}</strong> wants access to your Smile account
-<strong id="account-name">{escape(cfg.account_name)}</strong>. It will be able to:</p>
+<strong id="account-name">{escape(account)}</strong>. It will be able to:</p>
 <ul id="scopes">{items}</ul>
-<form method="post" action="/oauth2/authorize" id="consent-form">{hidden}
+<form method="post" action="/oauth2/authorize" id="consent-form">{hidden}{picker}
 <button type="submit" name="approve" id="approve" value="1">Approve</button>
 <button type="submit" name="deny" id="deny" value="1">Deny</button>
 </form>

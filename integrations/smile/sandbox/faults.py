@@ -1,7 +1,8 @@
 """Fault injection for failure drills: count-limited or time-boxed 429/500/503/malformed/hang/latency.
 
 Faults are checked before authentication (they simulate Smile's edge misbehaving). The first active
-fault whose ``path_prefix`` matches is applied; a count-limited fault is consumed by each hit.
+fault whose ``path_prefix`` matches is applied; a count-limited fault is consumed by each hit. A fault
+is global unless it names a ``program``: then it only hits /v1 requests whose token is that program's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Fault:
     latency_ms: int = 1000
     hang_seconds: float = 120.0
     hits: int = 0
+    program: int | None = None  # None: every program (and requests without a valid token)
 
     def public(self) -> dict:
         d = asdict(self)
@@ -42,7 +44,7 @@ class Faults:
         self._ids = itertools.count(1)
         self.released = threading.Event()  # set by clear() to let hanging requests go
 
-    def add(self, spec: dict) -> Fault:
+    def add(self, spec: dict, program: int | None = None) -> Fault:
         kind = str(spec.get("kind", ""))
         if kind not in KINDS:
             raise FaultError(f"kind must be one of {', '.join(KINDS)}")
@@ -64,19 +66,21 @@ class Faults:
             until=None if seconds is None else time.time() + float(seconds),
             latency_ms=int(spec.get("latency_ms", 1000)),
             hang_seconds=float(spec.get("hang_seconds", 120)),
+            program=program,
         )
         with self._lock:
             self.released.clear()
             self._faults.append(fault)
         return fault
 
-    def take(self, path: str) -> Fault | None:
-        """The fault to apply to this request, consuming one hit of it; None when healthy."""
+    def take(self, path: str, program: int | None = None) -> Fault | None:
+        """The fault to apply to this request (of ``program``, when its token names one), consuming one
+        hit of it; None when healthy."""
         now = time.time()
         with self._lock:
             self._faults = [f for f in self._faults if not self._spent(f, now)]
             for f in self._faults:
-                if path.startswith(f.path_prefix):
+                if path.startswith(f.path_prefix) and f.program in (None, program):
                     f.hits += 1
                     if f.count is not None:
                         f.count -= 1

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from . import data
+from . import data, writes
+from .fleet import Program
 from .render import iso_ms, parse_iso, year_end
 from .store import Store
 
@@ -43,7 +44,7 @@ def _is_num(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _check_customer_fields(store: Store, fields: dict) -> dict:
+def _check_customer_fields(prog: Program, fields: dict) -> dict:
     unknown = set(fields) - CUSTOMER_FIELDS
     if unknown:
         raise MutationError(422, f"Unknown or read-only field(s): {', '.join(sorted(unknown))}.")
@@ -66,7 +67,7 @@ def _check_customer_fields(store: Store, fields: dict) -> dict:
     if (
         "vip_tier_id" in out
         and out["vip_tier_id"] is not None
-        and (not _is_int(out["vip_tier_id"]) or out["vip_tier_id"] not in store.index.by_id)
+        and (not _is_int(out["vip_tier_id"]) or out["vip_tier_id"] not in prog.index.by_id)
     ):
         raise MutationError(422, "vip_tier_id must be the id of an existing VIP tier, or null.")
     if out.get("vip_tier_expires_at") is not None:
@@ -77,17 +78,17 @@ def _check_customer_fields(store: Store, fields: dict) -> dict:
     return out
 
 
-def _default_expiry(store: Store, tier_id: int | None) -> str | None:
-    if tier_id is None or store.meta["program"] != "calendar":
+def default_expiry(prog: Program, tier_id: int | None) -> str | None:
+    if tier_id is None or prog.kind != "calendar":
         return None
-    return year_end(int(iso_ms(int(store.meta["anchor_ms"]))[:4]) + 1)
+    return year_end(int(iso_ms(prog.anchor_ms)[:4]) + 1)
 
 
-def create_customer(store: Store, fields: dict) -> int:
-    fields = _check_customer_fields(store, fields)
+def create_customer(store: Store, prog: Program, fields: dict) -> int:
+    fields = _check_customer_fields(prog, fields)
     with store.write_lock, store.connection() as conn:
         conn.execute("BEGIN IMMEDIATE")
-        cid = store.next_customer_id(conn)
+        cid = writes.next_customer_id(conn, prog)
         stamp = store.tick()
         tier_id = fields.get("vip_tier_id")
         c = {
@@ -100,23 +101,23 @@ def create_customer(store: Store, fields: dict) -> int:
             "points_balance": 0,
             "referral_url": data.referral_url(cid, 0),
             "vip_tier_id": tier_id,
-            "vip_tier_expires_at": _default_expiry(store, tier_id),
+            "vip_tier_expires_at": default_expiry(prog, tier_id),
             "created_at": stamp,
             "updated_at": stamp,
         }
-        progress = store.index.by_id[tier_id].milestone if tier_id is not None else 0.0
+        progress = prog.index.by_id[tier_id].milestone if tier_id is not None else 0.0
         progress = fields.pop("progress_value", progress)
         c.update(fields)
-        store.write_customer(conn, c, progress)
+        writes.write_customer(store, conn, prog, c, progress)
         conn.execute("COMMIT")
     return cid
 
 
-def patch_customer(store: Store, cid: int, fields: dict) -> bool:
-    fields = _check_customer_fields(store, fields)
+def patch_customer(store: Store, prog: Program, cid: int, fields: dict) -> bool:
+    fields = _check_customer_fields(prog, fields)
     with store.write_lock, store.connection() as conn:
         conn.execute("BEGIN IMMEDIATE")
-        loaded = store.load_customer(conn, cid)
+        loaded = writes.load_customer(conn, prog, cid)
         if loaded is None:
             conn.execute("ROLLBACK")
             return False
@@ -126,11 +127,11 @@ def patch_customer(store: Store, cid: int, fields: dict) -> bool:
             and fields["vip_tier_id"] != c["vip_tier_id"]
             and "vip_tier_expires_at" not in fields
         ):
-            fields["vip_tier_expires_at"] = _default_expiry(store, fields["vip_tier_id"])
+            fields["vip_tier_expires_at"] = default_expiry(prog, fields["vip_tier_id"])
         progress = fields.pop("progress_value", progress)
         c.update(fields)
         c["updated_at"] = store.tick()
-        store.write_customer(conn, c, progress)
+        writes.write_customer(store, conn, prog, c, progress)
         conn.execute("COMMIT")
     return True
 
@@ -158,30 +159,28 @@ def _check_tier_fields(fields: dict, creating: bool) -> dict:
     return out
 
 
-def create_tier(store: Store, fields: dict) -> dict:
+def create_tier(store: Store, prog: Program, fields: dict) -> dict:
     fields = _check_tier_fields(fields, creating=True)
     with store.write_lock:
-        known = [t["id"] for t in store.tiers] + [int(store.meta.get("max_tier_id", 0))]
-        tid = max([426_715_000, *known]) + 7
-        store.meta["max_tier_id"] = str(tid)
+        tid = writes.next_tier_id(prog)
         tier = {
             "id": tid,
             "image_url": "https://platform.smile.io/v1/images/vip_tiers/vip-tier-custom.svg",
             "perks": "[]",
             "entry_rewards": "[]",
         } | fields
-        store.save_tier(tier)
+        writes.save_tier(store, prog, tier)
     return tier
 
 
-def patch_tier(store: Store, tier_id: int, fields: dict) -> dict | None:
+def patch_tier(store: Store, prog: Program, tier_id: int, fields: dict) -> dict | None:
     fields = _check_tier_fields(fields, creating=False)
     with store.write_lock:
-        current = next((t for t in store.tiers if t["id"] == tier_id), None)
+        current = next((t for t in prog.tiers if t["id"] == tier_id), None)
         if current is None:
             return None
         tier = current | fields
-        store.save_tier(tier)
+        writes.save_tier(store, prog, tier)
     return tier
 
 
@@ -194,3 +193,31 @@ def tier_public(tier: dict) -> dict:
         "perks": json.loads(tier["perks"]),
         "entry_rewards": json.loads(tier["entry_rewards"]),
     }
+
+
+CORRUPTIBLE = ("points_balance", "state", "created_at", "updated_at", "id", "email", "vip_status")
+
+
+def corrupt_customer(store: Store, prog: Program, cid: int, body: dict) -> bool:
+    """``{"field": F, "value": V}`` renders F as V from now on; without ``value`` F is left out.
+    The customer's updated_at is bumped (a change in Smile broke the record). False if unknown."""
+    unknown = set(body) - {"field", "value"}
+    if unknown:
+        raise MutationError(422, f"Unknown key(s): {', '.join(sorted(unknown))}.")
+    if body.get("field") not in CORRUPTIBLE:
+        raise MutationError(422, f"field must be one of {', '.join(CORRUPTIBLE)}.")
+    value = json.dumps(body["value"], ensure_ascii=False) if "value" in body else None
+    with store.write_lock:
+        if store.get_row(prog, cid) is None:
+            return False
+        writes.set_corruption(store, prog, cid, body["field"], value)
+        return writes.touch(store, prog, cid)
+
+
+def repair_customer(store: Store, prog: Program, cid: int) -> bool:
+    """Undo every corruption of the customer (bumping updated_at). False if unknown."""
+    with store.write_lock:
+        if store.get_row(prog, cid) is None:
+            return False
+        writes.clear_corruption(store, prog, cid)
+        return writes.touch(store, prog, cid)

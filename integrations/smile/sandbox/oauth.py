@@ -1,6 +1,9 @@
 """OAuth 2.0 as Smile's connect.smile.io: authorization-code grant with consent page, PKCE, refresh
 tokens with rotation, and the bearer-token lookup used by /v1. Tokens live in memory only (they
-survive ``/_sandbox/reset``, not a restart)."""
+survive ``/_sandbox/reset``, not a restart). Every grant and token belongs to one program (Smile
+account): ``program=n`` on the authorize request picks it (default 1; the consent page offers a choice
+when the sandbox serves several); merchant keys are program 1's ``--api-key`` values and
+``api_fleet_<n>``."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from .consent import consent_page, error_page
+from .fleet import Fleet
 from .web import BadForm, Request, Response, json_response, redirect
 
 WILDCARD = "*"
@@ -29,6 +33,7 @@ class Grant:
     method: str | None
     expires: float
     family: str
+    program: int = 1
     used: bool = False
 
 
@@ -37,6 +42,7 @@ class AccessToken:
     scopes: frozenset[str]
     expires: float
     family: str
+    program: int = 1
 
 
 @dataclass
@@ -44,6 +50,7 @@ class RefreshToken:
     client_id: str
     scopes: tuple[str, ...]
     family: str
+    program: int = 1
 
 
 class OAuthError(Exception):
@@ -59,9 +66,13 @@ def has_scope(scopes: frozenset[str], needed: str) -> bool:
     return action == "read" and f"{entity}:write" in scopes
 
 
+ALL_SCOPES = frozenset({WILDCARD})
+
+
 class OAuth:
-    def __init__(self, cfg):
+    def __init__(self, cfg, fleet: Fleet):
         self.cfg = cfg
+        self.fleet = fleet
         self._lock = threading.Lock()
         self.codes: dict[str, Grant] = {}
         self.access: dict[str, AccessToken] = {}
@@ -69,32 +80,41 @@ class OAuth:
         self.api_keys = set(cfg.api_keys)
 
     # ---- bearer tokens ---------------------------------------------------------------------
-    def lookup(self, token: str) -> frozenset[str] | None:
-        """Scopes of a live token; None for unknown, expired or revoked tokens."""
+    def lookup(self, token: str) -> tuple[frozenset[str], int] | None:
+        """(scopes, program) of a live token; None for unknown, expired or revoked tokens."""
         if token in self.api_keys:
-            return frozenset({WILDCARD})
+            return ALL_SCOPES, 1
         info = self.access.get(token)
-        if info is None or info.expires <= time.time():
+        if info is None:
+            program = self.fleet.by_api_key(token)
+            return None if program is None else (ALL_SCOPES, program)
+        if info.expires <= time.time():
             return None
-        return info.scopes
+        return info.scopes, info.program
 
-    def revoke(self, token: str | None = None) -> int:
+    def revoke(self, token: str | None = None, program: int | None = None) -> int:
+        """Revoke one token, or every access and refresh token (of ``program`` when given)."""
         with self._lock:
             if token is None:
-                n = len(self.access) + len(self.refresh)
-                self.access.clear()
-                self.refresh.clear()
+                n = 0
+                for store in (self.access, self.refresh):
+                    for key in [k for k, v in store.items() if program in (None, v.program)]:
+                        del store[key]
+                        n += 1
                 return n
             return int(self.access.pop(token, None) is not None) + int(
                 self.refresh.pop(token, None) is not None
             )
 
-    def expire_all(self) -> int:
+    def expire_all(self, program: int | None = None) -> int:
         now = time.time()
+        n = 0
         with self._lock:
             for info in self.access.values():
-                info.expires = min(info.expires, now - 0.001)
-            return len(self.access)
+                if program in (None, info.program):
+                    info.expires = min(info.expires, now - 0.001)
+                    n += 1
+            return n
 
     def _revoke_family(self, family: str) -> None:
         for store in (self.access, self.refresh):
@@ -115,6 +135,9 @@ class OAuth:
                 400, "Invalid redirect URI", "The redirect_uri is not whitelisted for this app."
             )
         state = params.get("state")
+        program = self._program(params.get("program"))
+        if program is None:
+            return error_page(400, "Unknown program", "The program is not served by this sandbox.")
         try:
             scopes, challenge, method = self._validate_authorize(params)
         except OAuthError as exc:
@@ -122,7 +145,9 @@ class OAuth:
                 redirect_uri, {"error": exc.error, "error_description": exc.description, "state": state}
             )
         if req.method == "GET":
-            return consent_page(self.cfg, params, redirect_uri, scopes)
+            account = self.fleet.describe(program).account_name
+            choices = None if "program" in params or self.fleet.count == 1 else self.fleet.count
+            return consent_page(self.cfg, params, redirect_uri, scopes, account, choices)
         if "deny" in params:
             return redirect(
                 redirect_uri,
@@ -144,10 +169,19 @@ class OAuth:
             method,
             time.monotonic() + self.cfg.code_ttl,
             secrets.token_hex(8),
+            program,
         )
         with self._lock:
             self.codes[code] = grant
         return redirect(redirect_uri, {"code": code, "state": state})
+
+    def _program(self, raw: str | None) -> int | None:
+        """The program an authorize request names (default 1), or None when it is not served."""
+        if raw is None or raw == "":
+            return 1
+        if not raw.isdigit() or not self.fleet.exists(int(raw)):
+            return None
+        return int(raw)
 
     def _validate_authorize(self, params: dict[str, str]):
         rtype = params.get("response_type")
@@ -214,7 +248,12 @@ class OAuth:
 
     def _authenticate_client(self, req: Request, form: dict[str, str]) -> None:
         auth = req.header("authorization") or ""
-        if auth.lower().startswith("basic "):
+        basic = auth.lower().startswith("basic ")
+        if basic and self.cfg.token_auth == "form":
+            raise OAuthError("invalid_client", "Send the client credentials as form fields.", 401)
+        if not basic and self.cfg.token_auth == "basic" and ("client_secret" in form or "client_id" in form):
+            raise OAuthError("invalid_client", "Send the client credentials in a Basic header.", 401)
+        if basic:
             if "client_secret" in form:
                 raise OAuthError("invalid_request", "Use one client authentication method, not two.")
             try:
@@ -262,7 +301,7 @@ class OAuth:
                 computed = verifier
             if not hmac.compare_digest(computed, grant.challenge):
                 raise OAuthError("invalid_grant", "PKCE verification failed.")
-        return self._issue(grant.scopes, grant.family)
+        return self._issue(grant.scopes, grant.family, grant.program)
 
     def _refresh(self, form: dict[str, str]) -> dict:
         token = form.get("refresh_token")
@@ -280,18 +319,22 @@ class OAuth:
                 with self._lock:
                     self.refresh[token] = info
                 raise
-        return self._issue(scopes, info.family)
+        return self._issue(scopes, info.family, info.program)
 
-    def _issue(self, scopes: tuple[str, ...], family: str) -> dict:
+    def _issue(self, scopes: tuple[str, ...], family: str, program: int) -> dict:
         access, refresh = "oa2_" + secrets.token_hex(20), secrets.token_urlsafe(32)
+        expires = time.time() + self.cfg.token_ttl
         with self._lock:
-            self.access[access] = AccessToken(frozenset(scopes), time.time() + self.cfg.token_ttl, family)
-            self.refresh[refresh] = RefreshToken(self.cfg.client_id, scopes, family)
-        return {
+            self.access[access] = AccessToken(frozenset(scopes), expires, family, program)
+            self.refresh[refresh] = RefreshToken(self.cfg.client_id, scopes, family, program)
+        body = {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": self.cfg.token_ttl,
             "refresh_token": refresh,
             "scope": " ".join(scopes),
-            "account_id": self.cfg.account_id,
         }
+        if not self.cfg.no_account_id:
+            account = self.fleet.describe(program)
+            body |= {"account_id": account.account_id, "account_name": account.account_name}
+        return body

@@ -31,11 +31,12 @@ class RateLimiter:
     def allow(self, key: str, now: float | None = None) -> bool:
         return self.check(key, now)[0]
 
-    def check(self, key: str, now: float | None = None) -> tuple[bool, float]:
-        """(accepted?, the time of the decision). Without ``now`` the clock is read under the lock,
-        so decisions and their timestamps are in the same order (the request log uses them)."""
+    def check(self, key: str, now: float | None = None) -> tuple[bool, float, int, float]:
+        """(accepted?, the time of the decision, requests left in the window, seconds until the next
+        one would be accepted). Without ``now`` the clock is read under the lock, so decisions and
+        their timestamps are in the same order (the request log uses them)."""
         if self.limit <= 0:
-            return True, time.time() if now is None else now
+            return True, time.time() if now is None else now, 0, 0.0
         with self._lock:
             now = time.time() if now is None else now
             hits = self._hits.get(key)
@@ -44,9 +45,9 @@ class RateLimiter:
             while hits and hits[0] <= now - WINDOW:
                 hits.popleft()
             if len(hits) >= self.limit:
-                return False, now
+                return False, now, 0, hits[0] + WINDOW - now
             hits.append(now)
-            return True, now
+            return True, now, self.limit - len(hits), 0.0
 
     def reset(self) -> None:
         with self._lock:
@@ -54,21 +55,26 @@ class RateLimiter:
 
 
 class RequestLog:
-    """Ring buffer of every /v1 request: (ts, token fingerprint, method, path, query, status)."""
+    """Ring buffer of every /v1 request: (ts, token fingerprint, method, path, query, status, program);
+    ``program`` is None when the request was not authenticated."""
 
-    FIELDS = ("ts", "token", "method", "path", "query", "status")
+    FIELDS = ("ts", "token", "method", "path", "query", "status", "program")
 
     def __init__(self, size: int):
         self._items: deque[tuple] = deque(maxlen=size)
         self._lock = threading.Lock()
 
-    def add(self, ts: float, token: str, method: str, path: str, query: str, status: int) -> None:
+    def add(
+        self, ts: float, token: str, method: str, path: str, query: str, status: int, program: int | None
+    ) -> None:
         with self._lock:
-            self._items.append((ts, token, method, path, query, status))
+            self._items.append((ts, token, method, path, query, status, program))
 
-    def since(self, since: float | None, limit: int | None) -> list[dict]:
+    def since(self, since: float | None, limit: int | None, program: int | None = None) -> list[dict]:
         with self._lock:
             items = list(self._items)
+        if program is not None:
+            items = [i for i in items if i[6] == program]
         if since is not None:
             items = [i for i in items if i[0] >= since]
         items.sort(key=lambda i: i[0])
@@ -76,6 +82,11 @@ class RequestLog:
             items = items[:limit]
         return [dict(zip(self.FIELDS, i, strict=True)) for i in items]
 
-    def clear(self) -> None:
+    def clear(self, program: int | None = None) -> None:
         with self._lock:
-            self._items.clear()
+            if program is None:
+                self._items.clear()
+            else:
+                kept = [i for i in self._items if i[6] != program]
+                self._items.clear()
+                self._items.extend(kept)

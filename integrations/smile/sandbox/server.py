@@ -1,8 +1,7 @@
-"""The Smile sandbox HTTP server: stdlib ``ThreadingHTTPServer`` + routing for OAuth, /v1 and /_sandbox.
+"""The Smile sandbox HTTP server: stdlib ``ThreadingHTTPServer`` around ``app.App``.
 
 ``serve(config)`` opens (or generates) the SQLite store, binds, prints the ready line and serves until
-SIGINT/SIGTERM. The /v1 pipeline is: fault injection -> bearer auth (401) -> rate limit (429) ->
-route (404/405) -> scope (403) -> handler (400/404/200) -> latency; every /v1 request is logged.
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,123 +15,11 @@ from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .api import Api, route
+from .app import VERSION, App
 from .config import SandboxConfig
-from .control import Control
-from .faults import Faults
-from .oauth import OAuth, has_scope
-from .ratelimit import RateLimiter, RequestLog, token_fingerprint
-from .store import Store
-from .web import Request, Response, json_response, smile_error
-from .webhooks import Webhooks
+from .web import Request, Response, smile_error
 
 logger = logging.getLogger(__name__)
-MALFORMED = b'{"customers":[{"id":300000001,"first_name":"Ja\x00ne","email":"jane@exa'
-VERSION = "1.0"
-
-
-class App:
-    def __init__(self, cfg: SandboxConfig):
-        self.cfg = cfg
-        self.store = Store(cfg.db)
-        self.reused = self.store.open(cfg.customers, cfg.seed, cfg.program, cfg.tiers)
-        self.api = Api(self.store)
-        self.oauth = OAuth(cfg)
-        self.limiter = RateLimiter(cfg.rate_limit)
-        self.reqlog = RequestLog(cfg.request_log_size)
-        self.faults = Faults()
-        self.webhooks = Webhooks(cfg)
-        self.control = Control(self)
-        self.started = time.time()
-
-    def health(self) -> dict:
-        meta = self.store.meta
-        return {
-            "ok": True,
-            "version": VERSION,
-            "customers": self.store.count(),
-            "generated_customers": int(meta["customers"]),
-            "seed": int(meta["seed"]),
-            "program": meta["program"],
-            "tiers": int(meta["tiers"]),
-            "account_id": self.cfg.account_id,
-            "db_reused": self.reused,
-            "uptime_seconds": round(time.time() - self.started, 3),
-        }
-
-    def handle(self, req: Request) -> Response:
-        path = req.path
-        if path.startswith("/_sandbox/"):
-            return self.control.handle(req)
-        fault = self.faults.take(path)
-        if path.startswith("/v1/") or path == "/v1":
-            return self._v1(req, fault)
-        if fault is not None and (resp := self._fault_response(fault)) is not None:
-            return resp
-        if path == "/oauth2/authorize":
-            if req.method not in ("GET", "POST"):
-                return json_response(405, {"error": "invalid_request"}, [("Allow", "GET, POST")])
-            return self.oauth.authorize(req)
-        if path == "/oauth2/token":
-            if req.method != "POST":
-                return json_response(
-                    405, {"error": "invalid_request", "error_description": "Use POST."}, [("Allow", "POST")]
-                )
-            return self.oauth.token(req)
-        return smile_error(404, "Not found.")
-
-    def _fault_response(self, fault) -> Response | None:
-        kind = fault.kind
-        if kind == "latency":
-            self.faults.released.wait(fault.latency_ms / 1000)
-            return None
-        if kind == "hang":
-            return Response(0, hang_seconds=fault.hang_seconds)
-        if kind == "malformed":
-            return Response(200, MALFORMED)
-        if kind == "429":
-            return smile_error(429, "Too many requests.", self._retry_after())
-        if kind == "500":
-            return smile_error(500, "Your request could not be completed.")
-        return smile_error(503, "Smile is temporarily unavailable.")
-
-    def _retry_after(self) -> list[tuple[str, str]]:
-        return [] if self.cfg.retry_after is None else [("Retry-After", str(self.cfg.retry_after))]
-
-    def _v1(self, req: Request, fault) -> Response:
-        ts = time.time()
-        auth = req.header("authorization") or ""
-        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        fingerprint = token_fingerprint(token)
-        resp = self._fault_response(fault) if fault is not None else None
-        if resp is None:
-            scopes = self.oauth.lookup(token) if token else None
-            if scopes is None:
-                resp = smile_error(
-                    401, "Invalid credentials: the access token is missing, invalid, expired or revoked."
-                )
-            else:
-                accepted, ts = self.limiter.check(fingerprint)  # ts: the decision time, logged below
-                resp = self._v1_route(req, scopes) if accepted else self._rate_limited()
-            if self.cfg.latency_ms:
-                time.sleep(self.cfg.latency_ms / 1000)
-        self.reqlog.add(ts, fingerprint, req.method, req.path, req.query, resp.status)
-        return resp
-
-    def _rate_limited(self) -> Response:
-        message = f"Rate limit exceeded: at most {self.cfg.rate_limit} requests per second per token."
-        return smile_error(429, message, self._retry_after())
-
-    def _v1_route(self, req: Request, scopes: frozenset[str]) -> Response:
-        found = route(req.path)
-        if found is None:
-            return smile_error(404, "Not found.")
-        endpoint, scope = found
-        if req.method != "GET":
-            return smile_error(405, f"{req.method} is not allowed here.", [("Allow", "GET")])
-        if not has_scope(scopes, scope):
-            return smile_error(403, f"The access token is missing the {scope} scope.")
-        return self.api.dispatch(endpoint, req)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -242,10 +129,9 @@ def serve(cfg: SandboxConfig) -> None:
         time.monotonic() - started,
         cfg.db,
     )
-    print(
-        f"Smile sandbox listening on http://{host}:{port} ({cfg.customers} customers, seed {cfg.seed})",
-        flush=True,
-    )
+    fleet = f", {cfg.programs} programs" if cfg.programs > 1 else ""
+    what = f"{cfg.customers} customers, seed {cfg.seed}{fleet}"
+    print(f"Smile sandbox listening on http://{host}:{port} ({what})", flush=True)
 
     def stop(signum, frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -257,5 +143,4 @@ def serve(cfg: SandboxConfig) -> None:
         server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
-        server.app.faults.clear()
-        server.app.store.close()
+        server.app.close()

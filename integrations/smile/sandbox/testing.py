@@ -6,44 +6,38 @@
         sandbox.fault("503", count=2)
 
 Keyword arguments map to CLI options (``rate_limit=0`` -> ``--rate-limit 0``; lists repeat the option;
-``True`` -> bare flag; ``None`` -> omitted). The process gets a free port and a temporary ``--db``
-(deleted at ``stop()``) unless ``db=`` is given.
+``True`` -> bare flag; ``None`` -> omitted; a yes|no option takes a bool). The process gets a free port
+and a temporary ``--db`` (deleted at ``stop()``) unless ``db=`` is given.
+
+With ``programs=N``, ``sandbox.for_program(n)`` is a view of the same process whose control calls
+carry ``X-Sandbox-Program: n`` and whose ``issue_token()`` connects to program n (``.api_key`` is
+``api_fleet_<n>``); stopping a view does nothing.
 """
 
 from __future__ import annotations
 
-import base64
 import collections
-import hashlib
-import html
+import copy
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from .config import DEFAULT_REDIRECT_URI, PROJECT_ROOT
+from .config import DEFAULT_REDIRECT_URI, PROJECT_ROOT, YES_NO
+from .testing_oauth import HIDDEN_RE, OAuthHelpers, SandboxError
 
 READY_RE = re.compile(r"Smile sandbox listening on (http://[^\s:]+:(\d+))")
-HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" id="[^"]*" value="([^"]*)">')
+MISSING = object()
+__all__ = ["HIDDEN_RE", "MISSING", "SandboxError", "SandboxProcess", "walk_customers"]
 
 
-class SandboxError(RuntimeError):
-    """The sandbox failed to start, or a control call answered with an error status."""
-
-    def __init__(self, message: str, status: int | None = None, body=None):
-        super().__init__(message)
-        self.status, self.body = status, body
-
-
-class SandboxProcess:
+class SandboxProcess(OAuthHelpers):
     def __init__(
         self,
         *,
@@ -64,6 +58,8 @@ class SandboxProcess:
         self.client_secret = options.get("client_secret", "sandbox-secret")
         uris = options.get("redirect_uri") or [DEFAULT_REDIRECT_URI]
         self.redirect_uris = [uris] if isinstance(uris, str) else list(uris)
+        self.program: int | None = None  # set on for_program() views
+        self.shared = {"token_auth": options.get("token_auth", "both")}  # shared with the views
         self.proc: subprocess.Popen | None = None
         self.output: collections.deque[str] = collections.deque(maxlen=500)
         self.base_url = ""
@@ -80,6 +76,8 @@ class SandboxProcess:
         opts = {"host": "127.0.0.1", "port": 0, **self.options, "db": str(self.db)}
         for key, value in opts.items():
             flag = "--" + key.replace("_", "-")
+            if key in YES_NO and isinstance(value, bool):
+                value = "yes" if value else "no"
             if value is None or value is False:
                 continue
             if value is True:
@@ -125,7 +123,20 @@ class SandboxProcess:
                 ready.set()
         ready.set()  # process ended: unblock start()
 
+    def for_program(self, n: int) -> SandboxProcess:
+        """A view of this process for program n (control calls and tokens are program n's)."""
+        view = copy.copy(self)
+        view.program = n
+        return view
+
+    @property
+    def api_key(self) -> str:
+        """The merchant API key of this view's program (``api_fleet_<n>``)."""
+        return f"api_fleet_{self.program or 1}"
+
     def stop(self) -> None:
+        if self.program is not None:
+            return  # a view: the process belongs to the SandboxProcess it came from
         if self._http is not None:
             self._http.close()
             self._http = None
@@ -157,7 +168,8 @@ class SandboxProcess:
     def control(self, method: str, path: str, json=None, params=None):
         """Call /_sandbox/<path>; returns the parsed JSON, raises SandboxError on >= 400."""
         path = path if path.startswith("/_sandbox") else "/_sandbox/" + path.lstrip("/")
-        resp = self._http.request(method, path, json=json, params=params)
+        headers = None if self.program is None else {"X-Sandbox-Program": str(self.program)}
+        resp = self._http.request(method, path, json=json, params=params, headers=headers)
         body = resp.json() if resp.content else None
         if resp.status_code >= 400:
             raise SandboxError(f"{method} {path} -> {resp.status_code}: {body}", resp.status_code, body)
@@ -234,7 +246,21 @@ class SandboxProcess:
         return self.control("POST", "reset", json=body)
 
     def settings(self, **values) -> dict:
-        return self.control("PATCH", "settings", json=values)
+        """Change settings and modes at runtime (PATCH /_sandbox/settings); returns them all."""
+        current = self.control("PATCH", "settings", json=values)
+        self.shared["token_auth"] = current["token_auth"]
+        return current
+
+    def corrupt_customer(self, customer_id: int, field: str, value=MISSING) -> dict:
+        """Make the customer render with ``field`` = value (any JSON), or without it (no value)."""
+        body = {"field": field} if value is MISSING else {"field": field, "value": value}
+        return self.control("POST", f"customers/{customer_id}/corrupt", json=body)["customer"]
+
+    def repair_customer(self, customer_id: int) -> dict:
+        return self.control("DELETE", f"customers/{customer_id}/corrupt")["customer"]
+
+    def programs(self) -> list[dict]:
+        return self.control("GET", "programs")["programs"]
 
     def send_webhook(self, customer_id: int, duplicate: bool = False, previous: bool = False) -> list[int]:
         body = {"customer_id": customer_id, "duplicate": duplicate, "previous": previous}
@@ -245,86 +271,6 @@ class SandboxProcess:
 
     def webhook_deliveries(self, wait: float = 5.0) -> list[dict]:
         return self.control("GET", "webhooks/deliveries", params={"wait": wait})["deliveries"]
-
-    # ---- OAuth -----------------------------------------------------------------------------
-    def authorize_params(
-        self,
-        scope: str | None = None,
-        redirect_uri: str | None = None,
-        state: str | None = None,
-        pkce: bool = True,
-    ) -> tuple[dict, str | None]:
-        params = {
-            "client_id": self.client_id,
-            "response_type": "code",
-            "redirect_uri": redirect_uri or self.redirect_uri,
-            "state": state or secrets.token_hex(8),
-        }
-        if scope is not None:
-            params["scope"] = scope
-        verifier = None
-        if pkce:
-            verifier = secrets.token_urlsafe(48)
-            digest = hashlib.sha256(verifier.encode()).digest()
-            params["code_challenge"] = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-            params["code_challenge_method"] = "S256"
-        return params, verifier
-
-    def authorize_code(self, params: dict, approve: bool = True) -> dict[str, str]:
-        """GET the consent page, submit its form with Approve/Deny; returns the redirect's query."""
-        with httpx.Client(base_url=self.base_url, timeout=30.0) as client:
-            page = client.get("/oauth2/authorize", params=params)
-            if page.status_code != 200:
-                raise SandboxError(f"consent page -> {page.status_code}", page.status_code, page.text)
-            form = {name: html.unescape(value) for name, value in HIDDEN_RE.findall(page.text)}
-            form["approve" if approve else "deny"] = "1"
-            resp = client.post("/oauth2/authorize", data=form)
-        if resp.status_code != 302:
-            raise SandboxError(f"consent submit -> {resp.status_code}", resp.status_code, resp.text)
-        query = parse_qs(urlsplit(resp.headers["location"]).query)
-        return {k: v[0] for k, v in query.items()}
-
-    def issue_token(
-        self, scope: str | None = None, redirect_uri: str | None = None, pkce: bool = True
-    ) -> dict:
-        """Run the whole authorization-code flow (consent approved) and return the token JSON."""
-        params, verifier = self.authorize_params(scope, redirect_uri, pkce=pkce)
-        result = self.authorize_code(params)
-        if result.get("state") != params["state"] or "code" not in result:
-            raise SandboxError(f"authorization failed: {result}")
-        data = {
-            "grant_type": "authorization_code",
-            "code": result["code"],
-            "redirect_uri": params["redirect_uri"],
-        }
-        if verifier:
-            data["code_verifier"] = verifier
-        return self._token_call(data)
-
-    def refresh(self, refresh_token: str) -> dict:
-        return self._token_call({"grant_type": "refresh_token", "refresh_token": refresh_token})
-
-    def _token_call(self, data: dict) -> dict:
-        resp = httpx.post(
-            f"{self.base_url}/oauth2/token",
-            data=data,
-            auth=(self.client_id, self.client_secret),
-            timeout=30.0,
-        )
-        if resp.status_code != 200:
-            raise SandboxError(
-                f"token endpoint -> {resp.status_code}: {resp.text}", resp.status_code, resp.json()
-            )
-        return resp.json()
-
-    def api_client(self, token: str, **kwargs) -> httpx.Client:
-        """An httpx client for /v1 with the bearer token set (caller closes it)."""
-        return httpx.Client(
-            base_url=self.api_base,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=kwargs.pop("timeout", 30.0),
-            **kwargs,
-        )
 
 
 def walk_customers(client: httpx.Client, max_pages: int = 100_000, **params) -> tuple[list[dict], list[dict]]:

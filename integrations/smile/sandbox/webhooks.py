@@ -1,6 +1,7 @@
 """Signed webhook deliveries (``ping`` and ``customer/updated``) from a background thread.
 
-Body: ``{"account_id": N, "topic": "...", "data": {...}}``; the signature header (name and
+Body: ``{"account_id": N, "topic": "...", "data": {...}}`` (N: the program's account id, always sent,
+also with ``--no-account-id``, as Smile documents it); the signature header (name and
 base64/hex encoding configurable) is HMAC-SHA256 of the raw body keyed with the client secret.
 One worker thread delivers in queue order; there are no automatic retries (Smile documents none).
 """
@@ -17,10 +18,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
+from collections import OrderedDict, deque
 
 logger = logging.getLogger(__name__)
 TIMEOUT = 5.0
+HISTORY = 20_000  # customers whose last two bodies are kept for "previous" re-sends (most recent first)
 
 
 def sign(body: bytes, secret: str, encoding: str) -> str:
@@ -35,7 +37,7 @@ class Webhooks:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.deliveries: deque[dict] = deque(maxlen=10_000)
-        self._history: dict[int, deque[bytes]] = {}  # customer id -> last bodies sent (for "previous")
+        self._history: OrderedDict[int, deque[bytes]] = OrderedDict()  # customer id -> last bodies sent
         self._thread = threading.Thread(target=self._run, name="smile-sandbox-webhooks", daemon=True)
         self._thread.start()
 
@@ -43,14 +45,21 @@ class Webhooks:
     def enabled(self) -> bool:
         return bool(self.cfg.webhook_url)
 
-    def customer_body(self, customer_json: str) -> bytes:
+    @staticmethod
+    def customer_body(customer_json: str, account_id: int) -> bytes:
         return (
-            f'{{"account_id":{self.cfg.account_id},"topic":"customer/updated",'
-            f'"data":{{"customer":{customer_json}}}}}'
+            f'{{"account_id":{account_id},"topic":"customer/updated","data":{{"customer":{customer_json}}}}}'
         ).encode()
 
     def customer_updated(
-        self, cid: int, customer_json: str, *, duplicate: bool = False, previous: bool = False
+        self,
+        cid: int,
+        customer_json: str,
+        account_id: int,
+        program: int = 1,
+        *,
+        duplicate: bool = False,
+        previous: bool = False,
     ) -> list[int]:
         """Queue a customer/updated delivery (twice with ``duplicate``). ``previous`` re-sends the
         body sent before the latest one, i.e. a stale snapshot arriving out of order."""
@@ -58,26 +67,30 @@ class Webhooks:
             return []
         with self._lock:
             history = self._history.setdefault(cid, deque(maxlen=2))
+            self._history.move_to_end(cid)
+            if len(self._history) > HISTORY:
+                self._history.popitem(last=False)
             if previous:
                 if len(history) < 2:
                     raise LookupError("no earlier webhook was sent for this customer")
                 body = history[0]
             else:
-                body = self.customer_body(customer_json)
+                body = self.customer_body(customer_json, account_id)
                 if not history or history[-1] != body:
                     history.append(body)
-        return [self._enqueue("customer/updated", body, cid, n > 0) for n in range(2 if duplicate else 1)]
+        return [
+            self._enqueue("customer/updated", body, cid, n > 0, program) for n in range(2 if duplicate else 1)
+        ]
 
-    def ping(self) -> int | None:
+    def ping(self, account_id: int, program: int = 1) -> int | None:
         if not self.enabled:
             return None
-        return self._enqueue(
-            "ping", f'{{"account_id":{self.cfg.account_id},"topic":"ping","data":{{}}}}'.encode(), None, False
-        )
+        body = f'{{"account_id":{account_id},"topic":"ping","data":{{}}}}'.encode()
+        return self._enqueue("ping", body, None, False, program)
 
-    def _enqueue(self, topic: str, body: bytes, cid: int | None, duplicate: bool) -> int:
+    def _enqueue(self, topic: str, body: bytes, cid: int | None, duplicate: bool, program: int) -> int:
         delivery_id = next(self._ids)
-        self._queue.put((delivery_id, topic, body, cid, duplicate, self.cfg.webhook_url))
+        self._queue.put((delivery_id, topic, body, cid, duplicate, self.cfg.webhook_url, program))
         return delivery_id
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -88,9 +101,9 @@ class Webhooks:
             time.sleep(0.01)
         return False
 
-    def list(self) -> list[dict]:
+    def list(self, program: int | None = None) -> list[dict]:
         with self._lock:
-            return list(self.deliveries)
+            return [d for d in self.deliveries if program in (None, d["program"])]
 
     def clear(self) -> None:
         with self._lock:
@@ -98,15 +111,15 @@ class Webhooks:
 
     def _run(self) -> None:
         while True:
-            delivery_id, topic, body, cid, duplicate, url = self._queue.get()
+            delivery_id, topic, body, cid, duplicate, url, program = self._queue.get()
             try:
-                self._deliver(delivery_id, topic, body, cid, duplicate, url)
+                self._deliver(delivery_id, topic, body, cid, duplicate, url, program)
             except Exception:  # never let the worker die
                 logger.exception("webhook worker failed")
             finally:
                 self._queue.task_done()
 
-    def _deliver(self, delivery_id, topic, body, cid, duplicate, url) -> None:
+    def _deliver(self, delivery_id, topic, body, cid, duplicate, url, program) -> None:
         if not url.startswith(("http://", "https://")):  # also guards URLs set at runtime
             raise ValueError(f"webhook URL must be http(s): {url!r}")
         signature = sign(body, self.cfg.client_secret, self.cfg.webhook_encoding)
@@ -134,6 +147,7 @@ class Webhooks:
             "ts": started,
             "topic": topic,
             "customer_id": cid,
+            "program": program,
             "url": url,
             "status": status,
             "error": error,

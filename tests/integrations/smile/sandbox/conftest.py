@@ -6,6 +6,20 @@ import threading
 import pytest
 
 CONTROL = {"X-Sandbox-Control": "sandbox-control"}
+# Every mode's default (PATCH /_sandbox/settings puts a shared sandbox back with these).
+DEFAULT_MODES = {
+    "rate_limit": 0,
+    "cursor_mode": "keyset",
+    "no_account_id": False,
+    "vip_tiers_status": 200,
+    "tier_delete_bumps_updated_at": True,
+    "tier_delete_webhooks": True,
+    "token_auth": "both",
+    "updated_at_min": "inclusive",
+    "rate_limit_headers": False,
+    "webhook_vip_status": True,
+    "change_rate": None,
+}
 
 
 @pytest.fixture(scope="module")

@@ -166,6 +166,18 @@ def test_the_management_command_runs_the_same_server(tmp_path):
         "--db",
         "--retry-after",
         "--code-ttl",
+        "--cursor-mode",
+        "--no-account-id",
+        "--vip-tiers-status",
+        "--tier-delete-bumps-updated-at",
+        "--tier-delete-webhooks",
+        "--token-auth",
+        "--updated-at-min",
+        "--rate-limit-headers",
+        "--webhook-vip-status",
+        "--programs",
+        "--size-distribution",
+        "--change-rate",
     ):
         assert option in help_text
     assert "(default: 8001)" in help_text and "(default: 5000)" in help_text

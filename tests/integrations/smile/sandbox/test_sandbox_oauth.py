@@ -63,9 +63,18 @@ def test_full_flow_consent_approve_token_then_rest_call(smile_sandbox):
     assert resp.status_code == 200
     assert resp.headers["cache-control"] == "no-store"
     body = resp.json()
-    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope", "account_id"}
+    assert set(body) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "scope",
+        "account_id",
+        "account_name",
+    }
     assert body["access_token"].startswith("oa2_")
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600 and body["account_id"] == 1
+    assert body["account_name"] == "Sandbox Store"
     assert body["scope"] == "customer:read vip_tier:read"
     with smile_sandbox.api_client(body["access_token"]) as api:
         assert api.get("/customers").status_code == 200

@@ -1,6 +1,7 @@
 """In-process tests of the sandbox's pure parts: rate window, cursors, rendering, store keyset scans."""
 
 import base64
+import contextlib
 import json
 import subprocess
 import sys
@@ -9,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.smile.sandbox import api, render
-from integrations.smile.sandbox.config import PROJECT_ROOT
+from integrations.smile.sandbox import cursors, render
+from integrations.smile.sandbox.config import PROJECT_ROOT, SandboxConfig
+from integrations.smile.sandbox.fleet import Fleet
 from integrations.smile.sandbox.ratelimit import RateLimiter, token_fingerprint
 from integrations.smile.sandbox.store import UPDATED_INDEX_MAX, Store
 
@@ -31,11 +33,13 @@ def test_fingerprints_are_short_and_never_the_token():
 
 
 def test_cursor_round_trip_and_rejects():
-    assert api.decode_cursor(api.encode_cursor(123, "next")) == (123, "next")
-    assert api.encode_cursor(2, "next") == "aWQ6MixkaXJlY3Rpb246bmV4dA=="  # Smile's documented example
+    codec = cursors.Cursors(b"k" * 32)
+    assert codec.decode("keyset", 1, cursors.encode_keyset(123, "next")) == (123, "next")
+    assert cursors.encode_keyset(2, "next") == "aWQ6MixkaXJlY3Rpb246bmV4dA=="  # Smile's documented example
     for bad in ("", "%%%", base64.b64encode(b"id:1").decode(), base64.b64encode(b"\xff\xfe").decode()):
-        with pytest.raises(api.ParamError):
-            api.decode_cursor(bad)
+        with pytest.raises(cursors.CursorError) as exc:
+            codec.decode("keyset", 1, bad)
+        assert exc.value.status == 400
 
 
 @pytest.mark.parametrize(
@@ -84,39 +88,54 @@ def test_rendered_customers_are_valid_json_even_with_quotes_and_unicode():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    s = Store(tmp_path_factory.mktemp("store") / "s.sqlite3")
-    assert s.open(12_000, 9, "calendar", 4) is False
-    s.rows = list(s.export_rows())
+    """Program 1 (12,000 customers) with two neighbours in the same file, whose rows must never show."""
+    path = tmp_path_factory.mktemp("store") / "s.sqlite3"
+    cfg = SandboxConfig(customers=12_000, seed=9, db=path, programs=3, size_distribution="fixed:3000")
+    s = Store(path)
+    fleet = Fleet(cfg, s)
+    assert s.open(fleet.describe(1), Fleet.key(cfg)) is False
+    s.prog = fleet.get(1)
+    fleet.get(2), fleet.get(3)
+    s.rows = list(s.export_rows(s.prog))
+    assert len(s.rows) == 12_000 and len(list(s.export_rows(fleet.get(3)))) == 3000
     yield s
     s.close()
 
 
-def brute(store, state=None, email_lc=None, updated_min=None):
+def brute(store, state=None, email_lc=None, updated_min=None, exclusive=False):
     return [
         r["id"]
         for r in store.rows
         if (state is None or r["state"] == state)
         and (email_lc is None or (r["email"] or "").lower() == email_lc)
-        and (updated_min is None or r["updated_ms"] >= updated_min)
+        and (
+            updated_min is None
+            or r["updated_ms"] > updated_min
+            or (r["updated_ms"] == updated_min and not exclusive)
+        )
     ]
 
 
 def walk(store, limit, **filters):
     ids, after = [], None
     while True:
-        rows, more = store.list_page(after_id=after, direction="next", limit=limit, **filters)
+        rows, more = store.list_page(store.prog, after_id=after, direction="next", limit=limit, **filters)
         ids += [r[0] for r in rows]
         if not more:
             return ids
         after = rows[-1][0]
 
 
+@pytest.mark.parametrize("exclusive", [False, True])
 @pytest.mark.parametrize("rank", [100, UPDATED_INDEX_MAX - 1, UPDATED_INDEX_MAX + 500, 11_000])
-def test_updated_at_min_scans_agree_with_brute_force_on_both_index_paths(store, rank):
+def test_updated_at_min_scans_agree_with_brute_force_on_both_index_paths(store, rank, exclusive):
     stamps = sorted((r["updated_ms"] for r in store.rows), reverse=True)
     threshold = stamps[rank]
-    filters = {"state": None, "email_lc": None, "updated_min": threshold}
-    assert walk(store, 250, **filters) == brute(store, updated_min=threshold)
+    filters = {"state": None, "email_lc": None, "updated_min": threshold, "updated_exclusive": exclusive}
+    expected = brute(store, updated_min=threshold, exclusive=exclusive)
+    assert walk(store, 250, **filters) == expected
+    chosen = set(expected)
+    assert (threshold in {r["updated_ms"] for r in store.rows if r["id"] in chosen}) is not exclusive
 
 
 @settings(max_examples=25, deadline=None)
@@ -133,15 +152,10 @@ def test_any_filtered_walk_equals_brute_force(store, limit, state, cut):
 
 
 def test_previous_direction_returns_the_page_above_in_descending_order(store):
-    first, _ = store.list_page(
-        state=None, email_lc=None, updated_min=None, after_id=None, direction="next", limit=5
-    )
-    second, _ = store.list_page(
-        state=None, email_lc=None, updated_min=None, after_id=first[-1][0], direction="next", limit=5
-    )
-    back, more = store.list_page(
-        state=None, email_lc=None, updated_min=None, after_id=second[0][0], direction="prev", limit=5
-    )
+    none = {"state": None, "email_lc": None, "updated_min": None}
+    first, _ = store.list_page(store.prog, after_id=None, direction="next", limit=5, **none)
+    second, _ = store.list_page(store.prog, after_id=first[-1][0], direction="next", limit=5, **none)
+    back, more = store.list_page(store.prog, after_id=second[0][0], direction="prev", limit=5, **none)
     assert [r[0] for r in back] == [r[0] for r in first] and more is False
 
 
@@ -164,3 +178,93 @@ def test_parallel_generation_is_byte_identical_to_in_process_generation():
         check=True,
     ).stdout.split()
     assert len(out) == 2 and out[0] == out[1]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"state": "member"},
+        {"email_lc": "jane@example.com"},
+        {"email_lc": "jane@example.com", "state": "member"},
+        {"updated_min": -1},  # wide: nearly every row matches
+        {"updated_min": 1 << 60},  # narrow: none match
+        {"updated_min": 1 << 60, "state": "candidate", "updated_exclusive": True},
+    ],
+)
+def test_every_page_query_searches_an_index_so_its_cost_follows_the_page_not_the_fleet(store, filters):
+    """A page of one program never scans the whole table (other programs' rows are never read)."""
+    sql_seen = []
+    real = store.connection
+
+    class Spy:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, params=()):
+            sql_seen.append((sql, params))
+            return self.conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def spying():
+        with real() as conn:
+            yield Spy(conn)
+
+    store.connection = spying
+    try:
+        store.list_page(
+            store.prog,
+            after_id=store.rows[500]["id"],
+            direction="next",
+            limit=50,
+            **({"state": None, "email_lc": None, "updated_min": None} | filters),
+        )
+    finally:
+        store.connection = real
+    with real() as conn:
+        for sql, params in sql_seen:
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            assert any(step.startswith("SEARCH customers") for step in plan), plan
+            assert not any(step.startswith("SCAN customers") for step in plan), plan
+
+
+@pytest.mark.parametrize(
+    ("filters", "direction"),
+    [({}, "next"), ({}, "prev"), ({"state": "member"}, "next"), ({"updated_min": -1}, "next")],
+)
+def test_a_page_deep_in_the_walk_costs_what_the_first_page_costs(store, filters, direction):
+    """Counted in SQLite VM steps: a keyset page must not grow with its position in the program."""
+    steps = [0]
+    real = store.connection
+
+    def count():
+        steps[0] += 1
+
+    @contextlib.contextmanager
+    def counting():
+        with real() as conn:
+            conn.set_progress_handler(count, 10)
+            try:
+                yield conn
+            finally:
+                conn.set_progress_handler(None, 0)
+
+    def cost(after_id):
+        steps[0] = 0
+        store.list_page(
+            store.prog,
+            after_id=after_id,
+            direction=direction,
+            limit=100,
+            **({"state": None, "email_lc": None, "updated_min": None} | filters),
+        )
+        return steps[0]
+
+    store.connection = counting
+    try:
+        edge = store.rows[150]["id"] if direction == "next" else store.rows[-150]["id"]
+        deep = store.rows[-300]["id"] if direction == "next" else store.rows[300]["id"]
+        near, far = cost(edge), cost(deep)
+    finally:
+        store.connection = real
+    assert far <= 2 * near + 50, (near, far)
