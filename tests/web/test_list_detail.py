@@ -53,7 +53,7 @@ def test_it_shows_the_members_with_their_loyalty_metadata(staff, gold_list):
         assert header in body
     row = row_with(body, "ann@example.com")
     assert (
-        "1,500" in row and "Gold" in row and "2024-12-26" in row and "Member" in row and "2024-03-01" in row
+        "1,500" in row and "Gold" in row and "26 Dec 2024" in row and "Member" in row and "1 Mar 2024" in row
     )
     assert "Candidate" in row_with(body, "bob@example.com")
     assert 'id="member-count">3<' in body
@@ -64,7 +64,7 @@ def test_times_are_shown_in_the_merchants_time_zone(staff, merchant, gold_list):
     merchant.timezone = "Pacific/Auckland"  # UTC+13 in March: 2024-03-01 12:00 UTC is March 2nd there
     merchant.save()
     row = row_with(staff.get(f"/lists/{gold_list.pk}/").content.decode(), "ann@example.com")
-    assert "2024-03-02" in row and 'datetime="2024-03-02T01:00:00+13:00"' in row
+    assert ">2 Mar 2024<" in row and 'datetime="2024-03-01T12:00:00Z"' in row
 
 
 def test_another_merchants_list_is_a_404(staff, other_merchant):

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 from django.http import StreamingHttpResponse
@@ -40,7 +41,7 @@ def test_it_streams_every_item_with_a_header_row(staff, merchant):
     assert sorted(r[0] for r in rows[1:]) == [f"s{n:05d}@example.com" for n in range(EXPORT_BATCH + 5)]
 
 
-def test_it_writes_the_metadata_in_the_merchants_time_zone(staff, merchant):
+def test_it_writes_times_in_iso_8601_utc_with_z_whatever_the_merchants_time_zone(staff, merchant):
     merchant.timezone = "America/New_York"
     merchant.save()
     lst = make_list(merchant)
@@ -63,11 +64,12 @@ def test_it_writes_the_metadata_in_the_merchants_time_zone(staff, merchant):
         "ann@example.com",
         "1500",
         "Gold",
-        "2024-12-26T07:00:00-05:00",
+        "2024-12-26T12:00:00Z",
         "member",
-        "2024-03-01T07:00:00-05:00",
+        "2024-03-01T12:00:00Z",
         "77",
     ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[7])  # added_at
 
 
 def test_cells_that_a_spreadsheet_would_run_as_formulas_are_defused(staff, merchant):
