@@ -5,8 +5,10 @@ Every moment on a page reads the same way, in the merchant's time zone with a re
 ``<time>`` whose ``datetime`` is ISO 8601 in UTC with ``Z`` (the format of the CSV export and the API):
 
     {% load loyalty_web %}
-    {{ run.started_at|when }}             <time datetime="2026-12-06T19:31:00Z">6 Dec 2026, 19:31 GMT · 3 minutes ago</time>
-    {{ item.loyalty_member_since|day }}   <time datetime="2026-12-06T19:31:00Z">6 Dec 2026</time>  (dates: expiry, member since)
+    {{ run.started_at|when }}
+        <time datetime="2026-12-06T19:31:00Z">6 Dec 2026, 19:31 GMT · 3 minutes ago</time>
+    {{ item.loyalty_member_since|day }}   (a date: tier expiry, member since)
+        <time datetime="2026-12-06T19:31:00Z">6 Dec 2026</time>
     {{ lst.item_count|num }}              1,234,567
     {{ run|run_duration }}                2 min 5 s
 """
@@ -47,12 +49,12 @@ def relative(value: datetime, now: datetime | None = None) -> str:
 
 
 def moment_text(value: datetime) -> str:
-    """"6 Dec 2026, 19:31 GMT" in the active (the merchant's) time zone."""
+    """ "6 Dec 2026, 19:31 GMT" in the active (the merchant's) time zone."""
     return date_format(timezone.localtime(value), MOMENT_FORMAT)
 
 
 def moment_with_hint(value: datetime, now: datetime | None = None) -> str:
-    """"6 Dec 2026, 19:31 GMT · 3 minutes ago": the page format as plain text (explanations)."""
+    """ "6 Dec 2026, 19:31 GMT · 3 minutes ago": the page format as plain text (explanations)."""
     return f"{moment_text(value)}{HINT_SEPARATOR}{relative(value, now)}"
 
 

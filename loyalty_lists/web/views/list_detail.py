@@ -23,9 +23,9 @@ from ..forms import ItemFilterForm
 from ..paging import InvalidCursor
 from ..progress import sync_progress
 from ..selectors import (
+    list_holds,
     list_items_count,
     list_items_export,
-    list_holds,
     list_items_page,
     list_size_history,
     tier_filter_options,
