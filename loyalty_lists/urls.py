@@ -12,6 +12,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("integrations/smile/", include("integrations.smile.urls")),
     path("api/", include("loyalty_lists.api.urls")),
-    path("api-keys/", include("loyalty_lists.api.key_urls")),
     path("", include("loyalty_lists.web.urls")),
 ]

@@ -135,3 +135,16 @@ class ShopperForm(forms.Form):
         if not email_valid(email):
             raise ValidationError("Enter a valid email address, e.g. shopper@example.com.")
         return email_normalize(email)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What uses this key, e.g. “Klaviyo flows” — so you know what breaks if you revoke it.",
+    )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the key a name.")
+        return name

@@ -267,6 +267,7 @@ def test_a_single_run_draws_one_dot_and_no_line(staff, merchant, smile, cycle):
 def test_no_template_has_inline_script_style_or_event_handler():
     from django.conf import settings
 
-    for path in (settings.BASE_DIR / "templates" / "web").rglob("*.html"):
-        text = path.read_text()
-        assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=", text), path
+    for path in (settings.BASE_DIR / "templates").rglob("*.html"):
+        text = re.sub(r"\{#.*?#\}", "", path.read_text())  # template comments may name what they avoid
+        # a script only from a file (``<script src="{% static ... %}">``): the CSP refuses inline code
+        assert not re.search(r"<script(?![^>]*\ssrc=)|<style|\sstyle=|\son[a-z]+=", text), path
