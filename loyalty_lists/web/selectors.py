@@ -74,12 +74,13 @@ def list_items_page(
     return keyset_page(items, item_ordering(sort), after=after, before=before, limit=limit)
 
 
-def list_items_count(*, list: LoyaltyList, cap: int = COUNT_CAP, **filters) -> tuple[int, bool]:
+def list_items_count(*, list: LoyaltyList, cap: int | None = None, **filters) -> tuple[int, bool]:
     """How many items the filters match: ``(count, capped)``. Unfiltered, the list's own ``item_count``
     (kept by every publish); filtered, one ``COUNT`` that stops after ``cap`` rows (``capped``: there are
     more). Figure 7 (``bench/README.md``) has the costs at 1M items."""
     if not any(filters.values()):
         return list.item_count, False
+    cap = COUNT_CAP if cap is None else cap
     count = list_items_filtered(list=list, **filters)[: cap + 1].count()
     return min(count, cap), count > cap
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -80,6 +81,12 @@ def list_detail(request, pk):
     if not page.prev_cursor or cursor_error:
         start = 1
     total, capped = list_items_count(list=lst, **filters)
+    export_query = request.GET.copy()
+    for name in ("after", "before", "start"):
+        export_query.pop(name, None)
+    export_url = reverse("web:list_export", args=[lst.pk])
+    if export_query:
+        export_url += "?" + export_query.urlencode()
     holds = list_holds(list=lst)
     pending = [h for h in holds if h.decision == SyncRunList.Decision.PENDING]
     context = {
@@ -94,6 +101,7 @@ def list_detail(request, pk):
         "next_start": start + len(page.items),
         "prev_start": max(1, start - PAGE_SIZE),
         "total": total,
+        "export_url": export_url,
         "capped": capped,
         "cursor_error": cursor_error,
         "holds": pending,
