@@ -5,6 +5,7 @@ Everything is scoped to one merchant (the list, or ``merchant=``)."""
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from loyalty_lists.lists.membership import email_normalize, membership_q
@@ -47,7 +48,7 @@ def item_ordering(sort: str) -> Ordering:
 
 def email_search_q(text: str) -> Q:
     """Emails containing ``text`` anywhere (emails are stored normalised, so is ``text``): ``LIKE '%text%'``.
-    PostgreSQL answers it from the trigram index ``item_email_trgm`` (migration ``0002_item_search``); SQLite
+    PostgreSQL answers it from the trigram index ``item_email_trgm`` (migration ``lists.0006_item_search``); SQLite
     has no such index and scans the list's rows (in the page's order, stopping at a full page)."""
     return Q(email__contains=text)
 
@@ -77,11 +78,18 @@ def list_items_page(
 def list_items_count(*, list: LoyaltyList, cap: int | None = None, **filters) -> tuple[int, bool]:
     """How many items the filters match: ``(count, capped)``. Unfiltered, the list's own ``item_count``
     (kept by every publish); filtered, one ``COUNT`` that stops after ``cap`` rows (``capped``: there are
-    more). Figure 7 (``bench/README.md``) has the costs at 1M items."""
+    more).
+
+    On SQLite the count reads the list in id order: without it SQLite picked another ``(list, ...)`` index
+    and fetched every row in that index's (random) order — a state or tier filter over 1M items took 2–3.4 s
+    to count instead of 0.15–0.25 s (figure 7, ``bench/README.md``). PostgreSQL plans the count itself."""
     if not any(filters.values()):
         return list.item_count, False
     cap = COUNT_CAP if cap is None else cap
-    count = list_items_filtered(list=list, **filters)[: cap + 1].count()
+    matching = list_items_filtered(list=list, **filters)
+    if connection.vendor == "sqlite":
+        matching = matching.order_by("id")
+    count = matching[: cap + 1].count()
     return min(count, cap), count > cap
 
 
@@ -145,8 +153,8 @@ def _tiers_carried(lst: LoyaltyList, tier_ids: builtin_list[int]) -> set[int]:
     key = f"web:tiers-carried:{lst.pk}:{lst.published_seq}:{lst.item_count}:{','.join(map(str, tier_ids))}"
     carried = cache.get(key)
     if carried is None:
-        items = ListItem.objects.filter(list=lst)
-        carried = [tier_id for tier_id in tier_ids if items.filter(vip_tier_id=tier_id).exists()]
+        items = ListItem.objects.filter(list=lst).order_by("id")  # SQLite: rowid order (list_items_count)
+        carried = [t for t in tier_ids if items.filter(vip_tier_id=t).values_list("id", flat=True)[:1]]
         cache.set(key, carried, TIERS_CARRIED_SECONDS)
     return set(carried)
 
