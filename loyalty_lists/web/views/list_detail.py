@@ -3,7 +3,6 @@ exactly what the page shows, chart, stale and held banners, held runs decided.""
 
 import csv
 import re
-from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -128,22 +127,21 @@ def csv_safe(value) -> str:
 
 def export_rows(items):
     """Header, then the items, read with one streaming query (one consistent snapshot of the list, even
-    while a sync publishes). Times are ISO 8601 in UTC with ``Z``, like the API's."""
-
-    def moment(value: datetime | None) -> str:
-        return iso_utc(value) if value else ""
-
+    while a sync publishes), as plain tuples (no model per row: half the time at 1M rows, figure 7). Times
+    are ISO 8601 in UTC with ``Z``, like the API's."""
     yield CSV_COLUMNS
-    for item in items.iterator(chunk_size=EXPORT_BATCH):
+    for email, points, tier, expires, state, since, customer, added in items.values_list(
+        *CSV_COLUMNS
+    ).iterator(chunk_size=EXPORT_BATCH):
         yield (
-            csv_safe(item.email),
-            item.points_balance,
-            csv_safe(item.vip_tier_name),
-            moment(item.vip_tier_expires_at),
-            csv_safe(item.state),
-            moment(item.loyalty_member_since),
-            item.smile_customer_id,
-            moment(item.added_at),
+            csv_safe(email),
+            points,
+            csv_safe(tier),
+            iso_utc(expires) if expires else "",
+            csv_safe(state),
+            iso_utc(since) if since else "",
+            customer,
+            iso_utc(added) if added else "",
         )
 
 
