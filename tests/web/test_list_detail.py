@@ -344,6 +344,7 @@ def test_a_filtered_view_counts_its_matches_and_says_which_rows_it_shows(staff, 
 
 def test_a_count_beyond_the_cap_says_more_than(staff, merchant, monkeypatch):
     monkeypatch.setattr("loyalty_lists.web.selectors.COUNT_CAP", 3)
+    monkeypatch.setattr("loyalty_lists.web.views.list_detail.PAGE_SIZE", 2)
     lst = make_list(merchant, "Many")
     make_items(lst, [{"email": f"x{n}@example.org"} for n in range(5)])
     body = staff.get(f"/lists/{lst.pk}/", {"q": "x"}).content.decode()

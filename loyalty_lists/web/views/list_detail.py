@@ -79,7 +79,10 @@ def list_detail(request, pk):
         page = list_items_page(list=lst, sort=sort, limit=PAGE_SIZE, **filters)
     if not page.prev_cursor or cursor_error:
         start = 1
-    total, capped = list_items_count(list=lst, **filters)
+    if page.has_other_pages:
+        total, capped = list_items_count(list=lst, **filters)
+    else:  # one page holds every match: no count query (a search that finds little scans the list once)
+        total, capped = len(page.items), False
     export_query = request.GET.copy()
     for name in ("after", "before", "start"):
         export_query.pop(name, None)
