@@ -139,8 +139,9 @@ def test_a_broken_cursor_link_shows_the_first_page(staff, items):
 
 @pytest.mark.parametrize("sort", list(SORTS))
 def test_a_page_costs_a_small_constant_number_of_queries(
-    staff, merchant, items, sort, django_assert_max_num_queries
+    staff, merchant, items, sort, django_assert_max_num_queries, monkeypatch
 ):
+    monkeypatch.setattr("loyalty_lists.web.views.list_detail.PAGE_SIZE", PAGE)
     lst, _ = items
     first = list_items_page(list=lst, sort=sort, limit=PAGE)
     for params in ({"sort": sort}, {"sort": sort, "after": first.next_cursor}, {"sort": sort, "q": "ab"}):
