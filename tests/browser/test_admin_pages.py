@@ -137,7 +137,7 @@ def test_a_merchant_connects_creates_lists_and_works_with_them(page, live_server
 
     # The shopper view explains why a candidate is not in the members-only list.
     candidate = next(c for c in both if c.state == "candidate" and c.email)
-    page.get_by_role("link", name="Shoppers").click()
+    page.get_by_role("link", name="Shoppers", exact=True).click()
     page.get_by_label("Shopper email").fill(candidate.email)
     page.get_by_role("button", name="Look up").click()
     why = page.locator("#not-in tr", has=page.get_by_role("link", name="All members", exact=True))

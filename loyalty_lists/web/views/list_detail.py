@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from loyalty_lists.lists import services
@@ -83,12 +84,10 @@ def list_detail(request, pk):
         total, capped = list_items_count(list=lst, **filters)
     else:  # one page holds every match: no count query (a search that finds little scans the list once)
         total, capped = len(page.items), False
-    export_query = request.GET.copy()
-    for name in ("after", "before", "start"):
-        export_query.pop(name, None)
+    export_query = {k: v for k, v in request.GET.items() if v and k not in ("after", "before", "start")}
     export_url = reverse("web:list_export", args=[lst.pk])
     if export_query:
-        export_url += "?" + export_query.urlencode()
+        export_url += "?" + urlencode(export_query)
     holds = list_holds(list=lst)
     pending = [h for h in holds if h.decision == SyncRunList.Decision.PENDING]
     context = {
