@@ -302,7 +302,9 @@ def test_the_shoppers_page_rejects_what_the_api_rejects(page, live_server, staff
     page.goto(f"{live_server.url}/shoppers/")
     page.get_by_label("Shopper email").fill("not-an-email")
     page.get_by_role("button", name="Look up").click()
-    expect(page.locator("#id_email_error")).to_contain_text("Enter a valid email address")
+    expect(page.locator("#id_email_error")).to_have_text(
+        "Enter a valid email address, e.g. shopper@example.com."
+    )
     expect(page.locator("#not-in")).to_have_count(0)
 
 
