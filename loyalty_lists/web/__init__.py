@@ -15,5 +15,6 @@ where a page updates itself. Every view is ``@merchant_page``: signed in, scoped
     /shoppers/?email=                    a shopper's lists, why not the others, history
     /api-keys/, /api-keys/<id>/revoke/   the JSON API's keys: create (shown once, post/redirect/get), revoke
 
-The sync panel of the Smile connection page is ``templates/web/_sync_panel.html``.
+The sync panel of the Smile connection page is ``templates/web/_sync_panel.html``; the 404 and 500 pages
+(``templates/404.html``, ``500.html``) are ``views/errors.py``, set as ``handler404`` / ``handler500``.
 """
