@@ -1,23 +1,31 @@
 """The list page's email search on PostgreSQL: the trigram index of migration ``lists.0006_item_search``
 exists, answers ``LIKE '%text%'`` for one list, and the page finds what SQLite finds.
 
-Marked ``prod``: run by ``bin/with-services .venv/bin/pytest -m prod`` (``make test`` does). Selected
-without PostgreSQL, these tests fail (never skip).
+Under ``tests/prod/`` (marked ``prod``): run by ``bin/with-services .venv/bin/pytest -m prod`` (``make test``
+does). The page's own tests are ``tests/web/``; these add what only PostgreSQL has.
 """
 
 import pytest
 from django.db import connection
 
 from loyalty_lists.web.selectors import list_items_filtered
-
-from .conftest import make_items, make_list
-
-pytestmark = pytest.mark.prod
+from tests.web.conftest import make_items, make_list
 
 
 @pytest.fixture(autouse=True)
 def _on_postgres(db):
     assert connection.vendor == "postgresql", "run with bin/with-services (DATABASE_URL=postgres://...)"
+
+
+@pytest.fixture
+def merchant(merchant_a):
+    return merchant_a[0]
+
+
+@pytest.fixture
+def staff(client, merchant_a):
+    client.force_login(merchant_a[1])
+    return client
 
 
 def test_the_trigram_index_exists_on_the_email():
