@@ -20,6 +20,7 @@ FIGURES = {
     4: "fig34_delta_memory",
     5: "fig5_lookup",
     6: "fig6_webhooks",
+    7: "fig7_list_page",
     8: "fig8_recycling",
 }
 

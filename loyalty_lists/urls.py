@@ -7,11 +7,13 @@ admin.autodiscover()
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "Smile loyalty lists — operators"
 
+handler404 = "loyalty_lists.web.views.errors.page_not_found"
+handler500 = "loyalty_lists.web.views.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("integrations/smile/", include("integrations.smile.urls")),
     path("api/", include("loyalty_lists.api.urls")),
-    path("api-keys/", include("loyalty_lists.api.key_urls")),
     path("", include("loyalty_lists.web.urls")),
 ]

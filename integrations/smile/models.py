@@ -37,6 +37,9 @@ class SmileConnection(models.Model):
     # Smile's account id, when the token response names it (the sandbox does; Smile does not document
     # it) or once a webhook told us. Webhook routing looks connections up by it.
     account_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # The account's name, when the token response carries one (``account_name``: the sandbox's does; Smile
+    # does not document it). Pages fall back to "Smile account <id>" without it.
+    account_name = models.CharField(max_length=200, blank=True)
 
     connected_at = models.DateTimeField(null=True, blank=True)
     connected_by = models.ForeignKey(

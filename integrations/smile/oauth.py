@@ -63,6 +63,7 @@ class TokenData:
     expires_at: datetime | None
     scopes: tuple[str, ...]
     account_id: str
+    account_name: str = ""  # optional: not every token response names the account
 
     def missing_scopes(self) -> list[str]:
         return [s for s in REQUIRED_SCOPES if s not in self.scopes]
@@ -160,12 +161,14 @@ def _normalise(token: dict) -> TokenData:
     else:
         scopes = tuple(str(s) for s in scope)
     account_id = token.get("account_id")
+    account_name = token.get("account_name")
     return TokenData(
         access_token=access_token,
         refresh_token=str(refresh_token),
         expires_at=expires_at,
         scopes=scopes,
         account_id="" if account_id in (None, "") else str(account_id)[:64],
+        account_name=account_name.strip()[:200] if isinstance(account_name, str) else "",
     )
 
 

@@ -20,6 +20,7 @@ class ConnectionStatus:
     auth_kind: str = ""  # "oauth" | "api_key" | ""
     auth_kind_label: str = ""
     account_id: str = ""
+    account_name: str = ""  # when Smile's token response named the account
     scopes: list[str] = field(default_factory=list)
     expires_at: datetime | None = None
     connected_at: datetime | None = None
@@ -38,6 +39,13 @@ class ConnectionStatus:
     @property
     def needs_reconnect(self) -> bool:
         return self.state == "needs_reconnect"
+
+    @property
+    def account_label(self) -> str:
+        """How pages name the Smile account: its name, else "Smile account <id>", else ""."""
+        if self.account_name:
+            return self.account_name
+        return f"Smile account {self.account_id}" if self.account_id else ""
 
 
 def connection_get(*, merchant) -> SmileConnection | None:
@@ -68,6 +76,7 @@ def connection_status(merchant) -> ConnectionStatus:
         auth_kind=connection.auth_kind,
         auth_kind_label=connection.get_auth_kind_display() if connection.auth_kind else "",
         account_id=connection.account_id,
+        account_name=connection.account_name,
         scopes=connection.scope_list,
         expires_at=connection.expires_at,
         connected_at=connection.connected_at,

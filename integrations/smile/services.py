@@ -26,7 +26,16 @@ def _locked_connection(merchant) -> SmileConnection:
 
 
 def _save_credentials(
-    *, merchant, user, auth_kind, access_token, refresh_token="", expires_at=None, scopes=(), account_id=""
+    *,
+    merchant,
+    user,
+    auth_kind,
+    access_token,
+    refresh_token="",
+    expires_at=None,
+    scopes=(),
+    account_id="",
+    account_name="",
 ) -> SmileConnection:
     with transaction.atomic():
         connection = _locked_connection(merchant)
@@ -36,6 +45,7 @@ def _save_credentials(
         connection.expires_at = expires_at
         connection.scopes = " ".join(scopes)
         connection.account_id = account_id
+        connection.account_name = account_name
         connection.connected_at = timezone.now()
         connection.connected_by = user if getattr(user, "pk", None) else None
         connection.last_error_message = ""
@@ -63,6 +73,7 @@ def connection_oauth_complete(*, merchant, user, token: TokenData) -> SmileConne
         expires_at=token.expires_at,
         scopes=token.scopes,
         account_id=token.account_id,
+        account_name=token.account_name,
     )
     logger.info(
         "Merchant %s connected to Smile with OAuth (account %s)", merchant.pk, token.account_id or "?"
@@ -214,6 +225,8 @@ def connection_token_refresh(
                 connection.expires_at = token.expires_at
                 if token.account_id and not connection.account_id:
                     connection.account_id = token.account_id
+                if token.account_name:  # the account may have been renamed in Smile
+                    connection.account_name = token.account_name
                 connection.save()
                 logger.info(
                     "Refreshed Smile tokens of connection %s (after 401: %s)", connection_id, after_401

@@ -199,6 +199,8 @@ class ListItem(models.Model):
             models.Index(fields=["list", "id"], name="item_id"),
             models.Index(fields=["list", "points_balance", "id"], name="item_points"),
             models.Index(fields=["list", "loyalty_member_since", "id"], name="item_member_since"),
+            # + on PostgreSQL only, the list page's email search: a trigram GIN index on email,
+            #   ``item_email_trgm``, made by migration 0007_item_search (SQLite scans the list instead)
         ]
 
     def __str__(self):

@@ -1,7 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from loyalty_lists.lists.membership import describe
+from loyalty_lists.lists.membership import describe, email_normalize, email_valid
 from loyalty_lists.lists.models import Audience, CustomerState
 
 from .selectors import DEFAULT_SORT, NO_TIER, SORTS
@@ -20,7 +20,9 @@ class ListForm(forms.Form):
     """Create or edit a list. ``tiers``: the merchant's VIP tiers (``VipTier`` rows that exist in Smile);
     a stale list's vanished tier is offered too so the form shows what it was."""
 
-    name = forms.CharField(max_length=200, help_text="Shown in Loop and in workflow conditions.")
+    name = forms.CharField(
+        max_length=200, help_text="Shown on these pages and in the API's answers (your workflow conditions)."
+    )
     source = forms.ChoiceField(
         choices=SOURCE_CHOICES,
         initial="smile",
@@ -81,7 +83,7 @@ class ItemFilterForm(forms.Form):
 
     q = forms.CharField(
         required=False,
-        label="Email starts with",
+        label="Email contains",
         max_length=254,
         widget=SearchInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
@@ -94,9 +96,10 @@ class ItemFilterForm(forms.Form):
     sort = forms.ChoiceField(required=False, label="Sort by", choices=[(k, v[0]) for k, v in SORTS.items()])
 
     def __init__(self, *args, tiers=(), **kwargs):
+        """``tiers``: ``(smile id, label)`` of the tiers to offer (``selectors.tier_filter_options``)."""
         super().__init__(*args, **kwargs)
         self.fields["tier"].choices = [("", "Any tier"), (NO_TIER, "No tier")] + [
-            (str(t.smile_id), t.name) for t in tiers
+            (str(smile_id), label) for smile_id, label in tiers
         ]
 
     def _valid(self) -> dict:
@@ -107,7 +110,7 @@ class ItemFilterForm(forms.Form):
     def filters(self) -> dict:
         data = self._valid()
         return {
-            "email_prefix": data.get("q", ""),
+            "search": data.get("q", ""),
             "state": data.get("state", ""),
             "tier": data.get("tier", ""),
         }
@@ -117,10 +120,31 @@ class ItemFilterForm(forms.Form):
 
 
 class ShopperForm(forms.Form):
-    email = forms.EmailField(label="Shopper email", max_length=254)
+    """One email, checked with ``email_valid``: the rule the API's lookups use."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["email"].widget = forms.EmailInput(
+    email = forms.CharField(
+        label="Shopper email",
+        max_length=254,
+        widget=forms.EmailInput(
             attrs={"autocomplete": "off", "spellcheck": "false", "placeholder": "shopper@example.com"}
-        )
+        ),
+    )
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if not email_valid(email):
+            raise ValidationError("Enter a valid email address, e.g. shopper@example.com.")
+        return email_normalize(email)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100,
+        help_text="What uses this key, e.g. “Klaviyo flows” — so you know what breaks if you revoke it.",
+    )
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the key a name.")
+        return name

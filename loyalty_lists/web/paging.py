@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 
@@ -162,3 +162,16 @@ def keyset_page(
         next_cursor=_cursor_of(ordering, rows[-1]) if has_next and rows else None,
         prev_cursor=_cursor_of(ordering, rows[0]) if has_prev and rows else None,
     )
+
+
+def ordered(qs: QuerySet, ordering: Ordering) -> QuerySet:
+    """``qs`` in the total order ``keyset_page`` pages through, as one ORDER BY (the CSV export): the key,
+    NULLs last either way, then the tie (``id`` for a nullable key, as in its NULL segment)."""
+    key = F(ordering.field)
+    sign = "-" if ordering.descending else ""
+    if ordering.nullable:
+        if ordering.tie != "id":
+            raise ValueError("A nullable key's rows are tied by id (its NULL segment is ordered by id).")
+        key = key.desc(nulls_last=True) if ordering.descending else key.asc(nulls_last=True)
+        return qs.order_by(key, f"{sign}id")
+    return qs.order_by(f"{sign}{ordering.field}", f"{sign}{ordering.tie}")

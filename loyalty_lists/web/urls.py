@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import home, list_detail, lists, runs, shoppers
+from .views import home, keys, list_detail, lists, runs, shoppers
 
 app_name = "web"
 urlpatterns = [
@@ -22,4 +22,7 @@ urlpatterns = [
     path("sync-now/", runs.sync_now, name="sync_now"),
     # Shoppers
     path("shoppers/", shoppers.shopper, name="shopper"),
+    # API keys (the JSON API's credentials)
+    path("api-keys/", keys.key_index, name="api_keys"),
+    path("api-keys/<int:pk>/revoke/", keys.key_revoke, name="api_key_revoke"),
 ]

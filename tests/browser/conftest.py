@@ -217,6 +217,47 @@ def ground_truth(sandbox) -> tuple[list, dict[int, str]]:
     return export_customers(export), export_tier_names(export)
 
 
+def connected_with_synced_lists(merchant, sandbox, **lists):
+    """Connect ``merchant`` with tokens the sandbox issued, create ``lists`` (name → rule) and run one cycle
+    inline (the setup, not what is tested). Returns the lists by name."""
+    from loyalty_lists.lists import services
+    from tests.integrations.smile.conftest import connect_with_sandbox_tokens
+
+    connect_with_sandbox_tokens(merchant, sandbox)
+    services.vip_tiers_refresh(merchant=merchant)
+    made = {
+        name: services.list_create(merchant=merchant, name=name, enqueue=False, **rule)
+        for name, rule in lists.items()
+    }
+    run = services.sync_cycle_run(merchant_id=merchant.pk)
+    assert run.status == "succeeded", run.error_message
+    return made
+
+
+# --- screenshots ----------------------------------------------------------------------------------------
+SCREENSHOTS = ARTIFACTS / "screenshots"
+WIDTHS = {"desktop": 1280, "mobile": 390}
+
+
+def screenshot(page, name: str) -> list[Path]:
+    """Full-page screenshots of the current page at desktop and mobile widths, for people to look at
+    (``test-artifacts/screenshots/<name>-desktop.png``, ``-mobile.png``; not committed). The page is
+    left at the desktop width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for label, width in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": 900})
+        path = SCREENSHOTS / f"{name}-{label}.png"
+        page.screenshot(path=str(path), full_page=True)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} at {width}px is {overflow}px wider than the window"
+        paths.append(path)
+    page.set_viewport_size({"width": WIDTHS["desktop"], "height": 900})
+    return paths
+
+
 def expected_members(sandbox, audience: str, tier_id: int | None = None) -> list:
     from loyalty_lists.lists.membership import is_member
 

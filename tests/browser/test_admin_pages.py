@@ -8,11 +8,9 @@ import pytest
 from playwright.sync_api import expect
 
 from integrations.smile.models import SmileConnection
-from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListItem, LoyaltyList
-from tests.integrations.smile.conftest import connect_with_sandbox_tokens
 
-from .conftest import expected_members, ground_truth, log_in
+from .conftest import connected_with_synced_lists, expected_members, ground_truth, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -109,12 +107,14 @@ def test_a_merchant_connects_creates_lists_and_works_with_them(page, live_server
     page.get_by_role("link", name="← Previous").click()
     expect(rows.first.locator("td").first).to_have_text(first_page)
 
-    # Search by email prefix, filter by state, sort by points.
-    prefix = sorted(c.email.strip().lower() for c in both if c.email)[0][:3]
-    page.get_by_label("Email starts with").fill(prefix.upper())
+    # Search any part of the email, filter by state, sort by points.
+    part = sorted(c.email.strip().lower() for c in both if c.email)[0].split("@")[0][1:4]
+    page.get_by_label("Email contains").fill(part.upper())
     page.get_by_role("button", name="Apply").click()
     emails = page.locator("#items tbody tr td:first-child").all_inner_texts()
-    assert emails and all(email.startswith(prefix) for email in emails)
+    matching = [c for c in both if c.email and part in c.email.strip().lower()]
+    assert emails and all(part in email for email in emails)
+    expect(page.locator("#result-count")).to_contain_text(f"{len(matching):,} member")
     page.get_by_role("link", name="Reset").click()
     page.get_by_label("State").select_option(label="Candidate")
     page.get_by_label("Sort by").select_option(label="Points (highest first)")
@@ -125,15 +125,19 @@ def test_a_merchant_connects_creates_lists_and_works_with_them(page, live_server
     assert points == sorted(points, reverse=True)
     expect(page.locator('th[aria-sort="descending"]')).to_contain_text("Points balance")
 
-    # Export the whole list as CSV.
+    # Export what the page shows: the candidates, by points.
+    candidates = [c for c in both if c.state == "candidate"]
+    expect(page.locator("#export")).to_have_text(f"Export {len(candidates):,} shoppers")
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Export CSV").click()
+        page.locator("#export").click()
     exported = list(csv.reader(io.StringIO(download_info.value.path().read_text(encoding="utf-8"))))
-    assert exported[0][0] == "email" and len(exported) == len(both) + 1
+    assert exported[0][0] == "email" and len(exported) == len(candidates) + 1
+    assert {row[4] for row in exported[1:]} == {"candidate"}
+    assert [int(row[1]) for row in exported[1:]] == sorted((int(r[1]) for r in exported[1:]), reverse=True)
 
     # The shopper view explains why a candidate is not in the members-only list.
     candidate = next(c for c in both if c.state == "candidate" and c.email)
-    page.get_by_role("link", name="Shoppers").click()
+    page.get_by_role("link", name="Shoppers", exact=True).click()
     page.get_by_label("Shopper email").fill(candidate.email)
     page.get_by_role("button", name="Look up").click()
     why = page.locator("#not-in tr", has=page.get_by_role("link", name="All members", exact=True))
@@ -143,25 +147,13 @@ def test_a_merchant_connects_creates_lists_and_works_with_them(page, live_server
     expect(page.locator("#member-of")).to_contain_text("(the list's first sync)")
 
 
-def _connected_with_synced_lists(merchant, sandbox, **lists):
-    connect_with_sandbox_tokens(merchant, sandbox)
-    services.vip_tiers_refresh(merchant=merchant)
-    made = {
-        name: services.list_create(merchant=merchant, name=name, enqueue=False, **rule)
-        for name, rule in lists.items()
-    }
-    run = services.sync_cycle_run(merchant_id=merchant.pk)  # inline: the setup, not what is tested
-    assert run.status == "succeeded", run.error_message
-    return made
-
-
 def test_a_tier_deleted_in_smile_shows_the_stale_banner_after_the_next_cycle(
     page, live_server, sandbox, worker, staff
 ):
     merchant, user = staff
     _, tiers = ground_truth(sandbox)
     (gone_id, gone_name), (other_id, other_name) = list(tiers.items())[:2]
-    lists = _connected_with_synced_lists(
+    lists = connected_with_synced_lists(
         merchant, sandbox, **{"Tier list": {"audience": "vip_tier", "vip_tier_id": gone_id}}
     )
     lst = lists["Tier list"]
@@ -201,7 +193,7 @@ def test_a_tier_deleted_in_smile_shows_the_stale_banner_after_the_next_cycle(
 
 def test_revoked_tokens_need_reconnect_and_reconnecting_recovers(page, live_server, sandbox, worker, staff):
     merchant, user = staff
-    lists = _connected_with_synced_lists(merchant, sandbox, Members={"audience": "all_members"})
+    lists = connected_with_synced_lists(merchant, sandbox, Members={"audience": "all_members"})
     base = live_server.url
     log_in(page, base, user)
 

@@ -1,7 +1,7 @@
 """Secrets stay secret: Smile OAuth access and refresh tokens, Smile private API keys and our own API keys
 are never stored in plaintext (every table dumped as text), never logged (DEBUG logs captured through a
 connect, a refresh, a sync cycle and API calls) and never shown on a page or in an API answer (except our
-new API key, once, in the response that creates it). Rotating FIELD_ENCRYPTION_KEYS keeps every
+new API key, once, on the page its creation redirects to). Rotating FIELD_ENCRYPTION_KEYS keeps every
 connection working.
 
 End to end against a live sandbox (``e2e``): the OAuth flow runs through our views and the sandbox's
@@ -103,8 +103,8 @@ def everything(transactional_db, sandbox, client, merchant_a, merchant_b, caplog
 
     # Our API keys: one made through the page (shown once), one by the service; both used.
     client.force_login(user_a)
-    created = client.post("/api-keys/", {"name": "Workflow"})
-    assert created.status_code == 201
+    created = client.post("/api-keys/", {"name": "Workflow"}, follow=True)  # post/redirect/get
+    assert created.redirect_chain == [("/api-keys/", 302)]
     _api_key, key_b = api_key_create(merchant=shop_b, name="Other workflow")
     (key_a,) = re.findall(r'id="new-key" value="([^"]+)"', created.content.decode())
     secrets["our api key A"] = key_a

@@ -116,8 +116,8 @@ ROUTES: dict[tuple[str, str], Route] = {
         ),
     ),
     # --- API keys pages ------------------------------------------------------------------------------
-    ("api-keys/", "api_keys:index"): PAGE,
-    ("api-keys/<int:pk>/revoke/", "api_keys:revoke"): Route(
+    ("api-keys/", "web:api_keys"): PAGE,
+    ("api-keys/<int:pk>/revoke/", "web:api_key_revoke"): Route(
         "page_object", (get("/api-keys/{key}/revoke/"), post("/api-keys/{key}/revoke/"))
     ),
     # --- admin pages (loyalty_lists/web) -------------------------------------------------------------

@@ -44,3 +44,13 @@ def test_staff_without_a_merchant_get_a_404(client, django_user_model):
     client.force_login(user)
     for url in ["/", "/lists/", "/runs/", "/shoppers/", "/lists/new/"]:
         assert client.get(url).status_code == 404
+
+
+def test_the_smile_account_is_named_when_smile_told_us_its_name(staff, connected):
+    assert "Connected to <strong" in staff.get("/").content.decode()
+    assert ">Smile account 42</strong>" in staff.get("/").content.decode()  # no name: the id
+    connected.account_name = "Corner Shop"
+    connected.save()
+    assert ">Corner Shop</strong>" in staff.get("/").content.decode()
+    page = staff.get("/integrations/smile/").content.decode()
+    assert 'id="account-name">Corner Shop <span class="muted">(account 42)</span>' in page

@@ -53,7 +53,7 @@ def test_it_shows_the_members_with_their_loyalty_metadata(staff, gold_list):
         assert header in body
     row = row_with(body, "ann@example.com")
     assert (
-        "1,500" in row and "Gold" in row and "2024-12-26" in row and "Member" in row and "2024-03-01" in row
+        "1,500" in row and "Gold" in row and "26 Dec 2024" in row and "Member" in row and "1 Mar 2024" in row
     )
     assert "Candidate" in row_with(body, "bob@example.com")
     assert 'id="member-count">3<' in body
@@ -64,7 +64,7 @@ def test_times_are_shown_in_the_merchants_time_zone(staff, merchant, gold_list):
     merchant.timezone = "Pacific/Auckland"  # UTC+13 in March: 2024-03-01 12:00 UTC is March 2nd there
     merchant.save()
     row = row_with(staff.get(f"/lists/{gold_list.pk}/").content.decode(), "ann@example.com")
-    assert "2024-03-02" in row and 'datetime="2024-03-02T01:00:00+13:00"' in row
+    assert ">2 Mar 2024<" in row and 'datetime="2024-03-01T12:00:00Z"' in row
 
 
 def test_another_merchants_list_is_a_404(staff, other_merchant):
@@ -90,7 +90,7 @@ def test_an_unknown_list_is_a_404(staff):
         ({"q": "zzz"}, set()),
     ],
 )
-def test_search_by_email_prefix_and_filter_by_state_and_tier(staff, gold_list, params, shown):
+def test_search_by_email_and_filter_by_state_and_tier(staff, gold_list, params, shown):
     body = staff.get(f"/lists/{gold_list.pk}/", params).content.decode()
     for email in ["ann@", "bob@", "=cmd@"]:
         assert (f">{email}example.com<" in body) == (email in shown), email
@@ -267,9 +267,105 @@ def test_a_single_run_draws_one_dot_and_no_line(staff, merchant, smile, cycle):
 def test_no_template_has_inline_script_style_or_event_handler():
     from django.conf import settings
 
-    for path in (settings.BASE_DIR / "templates" / "web").rglob("*.html"):
-        text = path.read_text()
-        assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=", text), path
+    for path in (settings.BASE_DIR / "templates").rglob("*.html"):
+        text = re.sub(r"\{#.*?#\}", "", path.read_text())  # template comments may name what they avoid
+        # a script only from a file (``<script src="{% static ... %}">``): the CSP refuses inline code
+        assert not re.search(r"<script(?![^>]*\ssrc=)|<style|\sstyle=|\son[a-z]+=", text), path
+
+
+def test_who_decided_a_held_run_and_when_is_shown_on_the_list_and_in_the_history(staff, user, held):
+    lst, hold = held
+    staff.post(f"/lists/{lst.pk}/held/{hold.pk}/approve")
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    decided = body[body.index('id="decided-holds"') :]
+    assert f"Run #{hold.run_id}</a> would have removed 6 of 10 members: <strong>approved</strong>" in decided
+    assert f"by {user.email}" in decided and re.search(
+        r'<time datetime="[^"]+Z">[^<]+<span class="hint"> · ', decided
+    )
+    history = staff.get("/runs/").content.decode()
+    assert f"approved by {user.email}" in history and 'class="decided-at"' in history
+    detail = staff.get(f"/runs/{hold.run_id}/").content.decode()
+    assert f"Approved by {user.email}, <time" in detail
+
+
+def _tier_options(staff, lst):
+    body = staff.get(f"/lists/{lst.pk}/").content.decode()
+    select = body[body.index('name="tier"') : body.index("</select>", body.index('name="tier"'))]
+    return re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', select)
+
+
+def test_the_tier_filter_lists_a_re_created_tier_once(staff, merchant, smile, cycle):
+    """A tier deleted and re-created in Smile (a new id, the same name): one "Gold" in the filter."""
+    gold = smile.add_tier("Gold", 500)
+    shopper = smile.add("ann@example.com", tier=gold)
+    members = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    assert cycle().status == "succeeded"
+    smile.delete_tier(gold)
+    new_gold = smile.add_tier("Gold", 500)
+    smile.update(shopper, tier=new_gold)
+    assert cycle().status == "succeeded"
+    assert _tier_options(staff, members) == [(str(new_gold), "Gold")]
+
+
+def test_a_vanished_tier_is_offered_only_where_items_still_carry_it_and_says_so(
+    staff, merchant, smile, cycle
+):
+    gold, silver = smile.add_tier("Gold", 500), smile.add_tier("Silver", 100)
+    shopper = smile.add("ann@example.com", tier=silver)
+    members = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
+    frozen = make_list(merchant, "Silver VIPs", audience="vip_tier", tier=silver)
+    assert cycle().status == "succeeded"
+    smile.delete_tier(silver)
+    smile.update(shopper, tier=gold)
+    assert cycle().status == "succeeded"
+    frozen.refresh_from_db()
+    assert frozen.is_stale  # its members are kept as they were, with their Silver tier
+    assert _tier_options(staff, members) == [(str(gold), "Gold")]
+    assert _tier_options(staff, frozen) == [(str(gold), "Gold"), (str(silver), "Silver (no longer in Smile)")]
+
+
+def test_a_filtered_view_counts_its_matches_and_says_which_rows_it_shows(staff, merchant, monkeypatch):
+    monkeypatch.setattr("loyalty_lists.web.views.list_detail.PAGE_SIZE", 5)
+    lst = make_list(merchant, "Many")
+    make_items(lst, [{"email": f"{'lopez' if n % 2 else 'smith'}{n:02d}@example.org"} for n in range(23)])
+    body = staff.get(f"/lists/{lst.pk}/", {"q": "LOPEZ"}).content.decode()
+    assert "<strong>11</strong> members match" in body and "1–5 of 11" in body
+    assert ">Export 11 shoppers</a>" in body
+    next_link = re.search(r'<a href="([^"]+)" rel="next">', body).group(1).replace("&amp;", "&")
+    assert "start=6" in next_link
+    second = staff.get(f"/lists/{lst.pk}/{next_link}").content.decode()
+    assert "6–10 of 11" in second
+    prev_link = re.search(r'<a href="([^"]+)" rel="prev">', second).group(1).replace("&amp;", "&")
+    assert "1–5 of 11" in staff.get(f"/lists/{lst.pk}/{prev_link}").content.decode()
+    unfiltered = staff.get(f"/lists/{lst.pk}/").content.decode()
+    assert "<strong>23</strong> members" in unfiltered and "1–5 of 23" in unfiltered
+    assert ">Export 23 shoppers</a>" in unfiltered
+
+
+def test_a_count_beyond_the_cap_says_more_than(staff, merchant, monkeypatch):
+    monkeypatch.setattr("loyalty_lists.web.selectors.COUNT_CAP", 3)
+    monkeypatch.setattr("loyalty_lists.web.views.list_detail.PAGE_SIZE", 2)
+    lst = make_list(merchant, "Many")
+    make_items(lst, [{"email": f"x{n}@example.org"} for n in range(5)])
+    body = staff.get(f"/lists/{lst.pk}/", {"q": "x"}).content.decode()
+    assert "More than 3</strong> members match" in body and ">Export all 3+ shoppers</a>" in body
+
+
+def test_the_search_finds_any_part_of_the_email(staff, merchant):
+    lst = make_list(merchant, "Mixed")
+    make_items(lst, [{"email": "ana.lopez@example.org"}, {"email": "bob@example.com"}, {"email": "lo@x.io"}])
+    for text, shown in [
+        ("lopez", {"ana.lopez@"}),
+        ("@EXAMPLE.ORG", {"ana.lopez@"}),
+        ("lo", {"ana.lopez@", "lo@"}),
+    ]:
+        body = staff.get(f"/lists/{lst.pk}/", {"q": text}).content.decode()
+        for email in ["ana.lopez@", "bob@", "lo@"]:
+            assert (f">{email}" in body) == (email in shown), (text, email)
+    assert "100%" not in staff.get(f"/lists/{lst.pk}/", {"q": "%"}).content.decode()
+    assert "members match" in staff.get(f"/lists/{lst.pk}/", {"q": "_"}).content.decode()
+    body = staff.get(f"/lists/{lst.pk}/", {"q": "%"}).content.decode()
+    assert "No members match these filters." in body  # LIKE wildcards are searched for literally
 
 
 def test_the_chart_survives_thousands_of_webhook_runs_and_a_flat_series(staff, merchant):

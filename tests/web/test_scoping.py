@@ -35,6 +35,7 @@ def pages(lst, run):
         "/runs/progress/",
         "/shoppers/",
         "/shoppers/?email=ann@example.com",
+        "/api-keys/",
     ]
 
 
@@ -91,6 +92,8 @@ def test_every_web_url_is_covered_here():
         "run_detail",
         "sync_now",
         "shopper",
+        "api_keys",
+        "api_key_revoke",
     }
 
 

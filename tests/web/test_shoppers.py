@@ -1,5 +1,7 @@
 """Shopper view: lists the shopper is in (with metadata), why not in the others, history."""
 
+import re
+
 import pytest
 
 from loyalty_lists.lists import services
@@ -83,3 +85,41 @@ def test_it_never_shows_another_merchants_data(staff, other_merchant, program):
 def test_an_invalid_email_is_an_inline_error(staff, program):
     body = staff.get("/shoppers/", {"email": "not an email"}).content.decode()
     assert 'id="id_email_error"' in body and "Not in" not in body
+
+
+def test_another_tier_is_named_not_numbered_and_times_read_like_the_rest_of_the_pages(staff, program):
+    body = staff.get("/shoppers/", {"email": "ann@example.com"}).content.decode()
+    why = row_with(body, ">Silver VIPs<")
+    assert "in another VIP tier (Gold)" in why and "(#" not in why
+    assert re.search(r"Last seen in Smile: \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d \S+ · ", why), why
+    assert " UTC." not in why
+
+
+def test_a_tier_the_merchant_no_longer_has_is_named_from_the_customer(staff, merchant, program):
+    from loyalty_lists.lists.models import VipTier
+
+    VipTier.objects.filter(merchant=merchant, name="Gold").delete()
+    why = row_with(staff.get("/shoppers/", {"email": "ann@example.com"}).content.decode(), ">Silver VIPs<")
+    assert "in another VIP tier (Gold)" in why
+
+
+def test_the_email_rule_is_the_apis(staff, program, monkeypatch):
+    """The page asks ``membership.email_valid``, the rule the API's lookups use."""
+    asked = []
+    monkeypatch.setattr(
+        "loyalty_lists.web.forms.email_valid", lambda email: asked.append(email) or email.endswith(".com")
+    )
+    assert 'id="id_email_error"' in staff.get("/shoppers/", {"email": "ann@example.org"}).content.decode()
+    assert "In 3 of 4 lists" in staff.get("/shoppers/", {"email": " ANN@example.com"}).content.decode()
+    assert asked == ["ann@example.org", "ANN@example.com"]
+
+
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "ann@", "@example.com", "ann@@example.com", "a b@example.com"]
+)
+def test_what_the_api_rejects_the_page_rejects(staff, program, email):
+    from loyalty_lists.lists.membership import email_valid
+
+    assert not email_valid(email)
+    body = staff.get("/shoppers/", {"email": email}).content.decode()
+    assert 'id="id_email_error"' in body and "Enter a valid email address" in body and "Not in" not in body

@@ -65,7 +65,7 @@ def test_the_panel_times_are_in_the_merchants_time_zone(staff, merchant, connect
         finished_at=timezone.now(),
     )
     body = staff.get("/integrations/smile/").content.decode()
-    assert "+09:00" in body and " JST" in body
+    assert " JST<" in body and 'Z">' in body  # the page in Tokyo time; the machine-readable one in UTC
 
 
 def test_the_page_loads_htmx_from_our_static_files_only(staff, connected):
@@ -73,3 +73,16 @@ def test_the_page_loads_htmx_from_our_static_files_only(staff, connected):
     assert '<script src="/static/django_htmx/htmx-2.min.js"' in body
     assert "<script>" not in body and " on" + "click=" not in body
     assert "https://" not in body and "http://" not in body.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_panel_promises_webhook_updates_only_to_oauth_connections(staff, merchant, connected):
+    body = staff.get("/integrations/smile/").content.decode()
+    assert "a Smile webhook updates a shopper within about a second" in body
+    connected.auth_kind = "api_key"
+    connected.save()
+    for path in ("/integrations/smile/", "/"):
+        body = staff.get(path).content.decode()
+        panel = body[body.index('id="sync-freshness"') :]
+        panel = panel[: panel.index("</p>")]
+        assert "webhook updates" not in panel and "within" not in panel
+        assert "reaches the lists at the next sync" in panel

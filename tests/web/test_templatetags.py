@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from loyalty_lists.web.middleware import MerchantTimezoneMiddleware
-from loyalty_lists.web.templatetags.loyalty_web import format_duration, num, relative, when
+from loyalty_lists.web.templatetags.loyalty_web import day, format_duration, iso_utc, num, relative, when
 
 
 def test_relative_hints_for_past_and_future():
@@ -17,14 +17,27 @@ def test_relative_hints_for_past_and_future():
     assert relative(now + timedelta(hours=5, minutes=1), now) == "in 5\xa0hours"
 
 
-def test_when_renders_a_time_element_in_the_active_zone():
-    value = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+def test_when_reads_the_one_page_format_with_a_relative_hint_and_a_utc_datetime():
+    value = timezone.now().replace(microsecond=0) - timedelta(minutes=3)
     with timezone.override(zoneinfo.ZoneInfo("Europe/Paris")):
         html = when(value)
-        full = when(value, full=True)
-    assert 'datetime="2025-06-01T14:00:00+02:00"' in html and 'title="2025-06-01 14:00 CEST"' in html
-    assert full.startswith('<time datetime="2025-06-01T14:00:00+02:00">2025-06-01 14:00 CEST</time>')
-    assert "muted" in when(None)
+        local = timezone.localtime(value)
+    iso = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+    assert html == f'<time datetime="{iso}">{moment}<span class="hint"> · 3\xa0minutes ago</span></time>'
+    assert "muted" in when(None) and "—" in when(None)
+
+
+def test_day_shows_the_date_in_the_active_zone_with_a_utc_datetime():
+    value = datetime(2025, 6, 1, 23, 30, tzinfo=UTC)
+    with timezone.override(zoneinfo.ZoneInfo("Europe/Paris")):
+        assert day(value) == '<time datetime="2025-06-01T23:30:00Z">2 Jun 2025</time>'
+    assert "muted" in day(None)
+
+
+def test_iso_utc_writes_z_from_any_zone():
+    paris = datetime(2025, 6, 1, 14, 0, 5, 999, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    assert iso_utc(paris) == "2025-06-01T12:00:05Z"
 
 
 def test_numbers_are_grouped():

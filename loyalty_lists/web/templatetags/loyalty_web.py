@@ -1,14 +1,19 @@
-"""Template helpers for the admin pages: times in the merchant's zone with relative hints, numbers,
-durations, and the sync panel shown on the Smile connection page.
+"""Template helpers for the admin pages: one time format, numbers, durations, and the sync panel shown on
+the Smile connection page.
+
+Every moment on a page reads the same way, in the merchant's time zone with a relative hint, inside a
+``<time>`` whose ``datetime`` is ISO 8601 in UTC with ``Z`` (the format of the CSV export and the API):
 
     {% load loyalty_web %}
-    {% when run.started_at %}             <time datetime=… title="2025-03-01 14:03 GMT">3 minutes ago</time>
-    {% when lst.last_published_at full=True %}   2025-03-01 14:03 GMT (3 minutes ago)
+    {{ run.started_at|when }}
+        <time datetime="2026-12-06T19:31:00Z">6 Dec 2026, 19:31 GMT · 3 minutes ago</time>
+    {{ item.loyalty_member_since|day }}   (a date: tier expiry, member since)
+        <time datetime="2026-12-06T19:31:00Z">6 Dec 2026</time>
     {{ lst.item_count|num }}              1,234,567
     {{ run|run_duration }}                2 min 5 s
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -17,9 +22,20 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from ..progress import sync_progress
+
 register = template.Library()
 
-ABSOLUTE_FORMAT = "Y-m-d H:i T"
+MOMENT_FORMAT = "j M Y, H:i T"  # 6 Dec 2026, 19:31 GMT
+DAY_FORMAT = "j M Y"  # 6 Dec 2026
+HINT_SEPARATOR = " · "
+# ``chart.py`` (the chart's tick labels) still slices this older compact form; see ``absolute``.
+COMPACT_FORMAT = "Y-m-d H:i T"
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO 8601 in UTC with ``Z``, to the second: "2026-12-06T19:31:00Z" (CSV cells, ``<time datetime>``)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def relative(value: datetime, now: datetime | None = None) -> str:
@@ -32,35 +48,51 @@ def relative(value: datetime, now: datetime | None = None) -> str:
     return f"in {timeuntil(value, now, depth=1)}"
 
 
+def moment_text(value: datetime) -> str:
+    """ "6 Dec 2026, 19:31 GMT" in the active (the merchant's) time zone."""
+    return date_format(timezone.localtime(value), MOMENT_FORMAT)
+
+
+def moment_with_hint(value: datetime, now: datetime | None = None) -> str:
+    """ "6 Dec 2026, 19:31 GMT · 3 minutes ago": the page format as plain text (explanations)."""
+    return f"{moment_text(value)}{HINT_SEPARATOR}{relative(value, now)}"
+
+
 def absolute(value: datetime) -> str:
-    return date_format(timezone.localtime(value), ABSOLUTE_FORMAT)
+    """The compact form the member-count chart (``chart.py``) slices for its tick labels."""
+    return date_format(timezone.localtime(value), COMPACT_FORMAT)
 
 
-@register.simple_tag
-def when(value, full=False, empty="—"):
-    """A ``<time>`` element: relative text with the absolute local time in ``title`` (or, ``full``,
-    the absolute time with the relative hint after it)."""
-    if not value:
-        return format_html('<span class="muted">{}</span>', empty)
-    if not isinstance(value, datetime):
-        return str(value)
-    iso = timezone.localtime(value).isoformat(timespec="seconds")
-    if full:
-        return format_html(
-            '<time datetime="{}">{}</time> <span class="muted">({})</span>',
-            iso,
-            absolute(value),
-            relative(value),
-        )
-    return format_html('<time datetime="{}" title="{}">{}</time>', iso, absolute(value), relative(value))
+def _missing(empty: str):
+    return format_html('<span class="muted">{}</span>', empty)
 
 
 @register.filter
-def local_date(value):
-    """A date in the merchant's zone (tier expiry, member since): "2025-03-01"."""
+def when(value, empty="—"):
+    """A moment: ``<time datetime="…Z">6 Dec 2026, 19:31 GMT · 3 minutes ago</time>``."""
     if not value:
-        return ""
-    return date_format(timezone.localtime(value), "Y-m-d")
+        return _missing(empty)
+    if not isinstance(value, datetime):
+        return str(value)
+    return format_html(
+        '<time datetime="{}">{}<span class="hint">{}{}</span></time>',
+        iso_utc(value),
+        moment_text(value),
+        HINT_SEPARATOR,
+        relative(value),
+    )
+
+
+@register.filter
+def day(value, empty="—"):
+    """The date of a moment (tier expiry, member since): ``<time datetime="…Z">6 Dec 2026</time>``."""
+    if not value:
+        return _missing(empty)
+    if not isinstance(value, datetime):
+        return str(value)
+    return format_html(
+        '<time datetime="{}">{}</time>', iso_utc(value), date_format(timezone.localtime(value), DAY_FORMAT)
+    )
 
 
 @register.filter
@@ -98,8 +130,6 @@ def run_duration(run):
 @register.simple_tag(takes_context=True)
 def sync_status(context):
     """The merchant's sync progress (latest cycle run, last good sync), for ``web/_sync_panel.html``."""
-    from ..progress import sync_progress
-
     request = context.get("request")
     merchant = getattr(request, "merchant", None)
     if merchant is None:

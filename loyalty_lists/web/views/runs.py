@@ -36,7 +36,7 @@ def _page(qs, ordering, request, limit):
 def run_index(request):
     kind = request.GET.get("kind", "")
     kinds = [kind] if kind in SyncRun.Kind.values else None
-    results = SyncRunList.objects.select_related("list").order_by("list__name", "list_id")
+    results = SyncRunList.objects.select_related("list", "decided_by").order_by("list__name", "list_id")
     runs = sync_runs_for_merchant(merchant=request.merchant, kinds=kinds).prefetch_related(
         Prefetch("list_results", queryset=results)
     )

@@ -7,13 +7,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from loyalty_lists.lists.explain import Explanation, explain
-from loyalty_lists.lists.membership import email_normalize
 from loyalty_lists.lists.models import ListItem, LoyaltyList, VipTier
 from loyalty_lists.lists.selectors import items_for_email, lists_for_merchant
 
 from ..decorators import merchant_page
+from ..explanations import explanation_text
 from ..forms import ShopperForm
-from ..selectors import shopper_customers, shopper_history
+from ..selectors import shopper_customers, shopper_history, tiers_by_id
 
 
 @dataclass
@@ -22,6 +22,7 @@ class ListAnswer:
     items: list[ListItem]
     explanation: Explanation | None  # for lists the shopper is not in
     tier: VipTier | None = None  # a tier list's tier
+    why: str = ""  # the explanation as the page words it (tier names, the pages' time format)
 
 
 @merchant_page
@@ -30,10 +31,10 @@ def shopper(request):
     merchant = request.merchant
     form = ShopperForm(request.GET or None)
     context = {"form": form, "searched": False}
-    if form.is_valid():
-        email = email_normalize(form.cleaned_data["email"])
+    if form.is_valid():  # the email rule of the API's lookups (``membership.email_valid``), normalised
+        email = form.cleaned_data["email"]
         lists = list(lists_for_merchant(merchant=merchant))
-        tiers = {t.smile_id: t for t in VipTier.objects.for_merchant(merchant)}
+        tiers = tiers_by_id(merchant=merchant)
         by_list: dict[int, list[ListItem]] = {}
         for item in items_for_email(merchant=merchant, email=email):
             by_list.setdefault(item.list_id, []).append(item)
@@ -42,7 +43,9 @@ def shopper(request):
             if lst.pk in by_list:
                 member_of.append(ListAnswer(lst, by_list[lst.pk], None, tiers.get(lst.vip_tier_id)))
             else:
-                not_in.append(ListAnswer(lst, [], explain(list=lst, email=email), tiers.get(lst.vip_tier_id)))
+                explanation = explain(list=lst, email=email)
+                why = explanation_text(explanation, tiers)
+                not_in.append(ListAnswer(lst, [], explanation, tiers.get(lst.vip_tier_id), why))
         context.update(
             searched=True,
             email=email,
