@@ -1,19 +1,31 @@
-"""Request and response shapes of the JSON API (ninja ``Schema``s, and one plain pydantic model for the
-lookup's body: they are the OpenAPI document)."""
+"""Request and response shapes of the JSON API: they are the OpenAPI document, so every rule the server
+enforces on a request is written here as JSON Schema (lengths, patterns, bounds, enums), and every value it
+answers with is declared as it is sent.
 
-from datetime import datetime
+Times are answered as ISO 8601 in UTC, to the second, ending in ``Z`` (``UtcDateTime``).
+"""
+
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
-from loyalty_lists.lists.membership import email_normalize
+from loyalty_lists.lists.membership import email_normalize, email_valid
+from loyalty_lists.lists.models import Audience, CustomerState, SyncRun
+
+from . import cursors
 
 INT64_MAX = 2**63 - 1
-Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
-AudienceName = Literal["all_members", "members_and_candidates", "vip_tier"]
-StateName = Literal["member", "candidate", "disabled"]
-EMAIL_MAX_LENGTH = 254
 NAME_MAX_LENGTH = 200
 AS_OF = (
     "Start of the merchant's last good sync cycle: every change made in Smile before then is in the lists "
@@ -21,28 +33,144 @@ AS_OF = (
 )
 
 
-def clean_text(value: str) -> str:
-    """Reject what no column can store: control characters (NUL breaks PostgreSQL) and lone surrogates."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
+# --- emails -------------------------------------------------------------------------------------------
+def _beyond_ascii() -> str:
+    """A regex character class body: the BMP beyond ASCII (from U+00A1, as Django's validator reads
+    domains), minus whitespace (``email_normalize`` strips it), surrogates and the one letter whose
+    lower case is two characters (U+0130)."""
+    wanted = [
+        c
+        for c in range(0xA1, 0x10000)
+        if not (0xD800 <= c <= 0xDFFF) and not chr(c).isspace() and len(chr(c).lower()) == 1
+    ]
+    ranges, start = [], wanted[0]
+    for prev, c in zip(wanted, [*wanted[1:], None], strict=True):
+        if c != prev + 1:
+            ranges.append(f"\\u{start:04x}" if start == prev else f"\\u{start:04x}-\\u{prev:04x}")
+            start = c
+    return "".join(ranges)
+
+
+_U = _beyond_ascii()
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_LABEL = f"[A-Za-z0-9{_U}](?:[A-Za-z0-9{_U}-]{{0,61}}[A-Za-z0-9{_U}])?"
+_TLD = f"(?:[A-Za-z{_U}]{{2,63}}|[Xx][Nn]--[A-Za-z0-9]{{1,59}})"
+EMAIL_PATTERN = f"^[ \\t]*[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*@(?:{_LABEL}\\.)+{_TLD}[ \\t]*$"
+EMAIL_MIN_LENGTH, EMAIL_MAX_LENGTH = 6, 254
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+EMAIL_RULE = (
+    "An email address (at most 254 characters; spaces and tabs around it are ignored). Compared trimmed "
+    "and case-insensitively, as the sync stores emails."
+)
+EMAIL_SCHEMA = {"minLength": EMAIL_MIN_LENGTH, "maxLength": EMAIL_MAX_LENGTH, "pattern": EMAIL_PATTERN}
 
 
 def clean_email(value: str) -> str:
-    """The sync's rule (``email_normalize``: trimmed, case-folded), plus: not blank, storable."""
-    email = clean_text(email_normalize(value))
-    if not email:
-        raise ValueError("must not be blank")
-    if len(email) > EMAIL_MAX_LENGTH:
-        raise ValueError(f"must be at most {EMAIL_MAX_LENGTH} characters")
-    return email
+    """The API's email rule: the lists domain's ``email_valid`` (the pages' rule too), within what JSON
+    Schema can say exactly (``EMAIL_PATTERN``: dot-atom local part, host names with a letter TLD; no quoted
+    local parts, IP literals or bare ``localhost``, which Smile shoppers do not have). Returns the email
+    normalised (``email_normalize``). ``tests/api/test_email_rule.py`` holds the pattern inside
+    ``email_valid``, so the OpenAPI document states exactly what the server accepts."""
+    if not (
+        EMAIL_MIN_LENGTH <= len(value) <= EMAIL_MAX_LENGTH
+        and _EMAIL_RE.fullmatch(value)
+        and email_valid(value)
+    ):
+        raise ValueError("must be an email address, like ann@example.com")
+    return email_normalize(value)
 
 
-# --- errors -----------------------------------------------------------------------------------------
+Email = Annotated[
+    str,
+    Field(strict=True, min_length=EMAIL_MIN_LENGTH, max_length=EMAIL_MAX_LENGTH, description=EMAIL_RULE),
+    WithJsonSchema({"type": "string", **EMAIL_SCHEMA, "description": EMAIL_RULE}),
+    AfterValidator(clean_email),
+]
+
+
+def _documented(**schema):
+    """A string parameter whose rule its endpoint checks itself (for its own error: a 400 for a bad
+    cursor, the email's 422 after a list's 404), stated in the OpenAPI document."""
+    return Annotated[str, WithJsonSchema({"type": "string", **schema})]
+
+
+EmailParam = _documented(**EMAIL_SCHEMA)
+ItemCursor = _documented(pattern=cursors.ITEM_CURSOR)
+RunCursor = _documented(pattern=cursors.RUN_CURSOR)
+
+
+# --- numbers and names ----------------------------------------------------------------------------------
+def _whole_number(value):
+    """JSON Schema's ``integer`` is any number without a fraction (``3.0`` too); nothing else (no
+    ``"3"``, no ``true``) becomes an id."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Id = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX), BeforeValidator(_whole_number)]
+
+# str.strip()'s whitespace beyond the control characters (which names may not contain at all)
+_SPACE = " \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NAME_PATTERN = f"^[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f{_SPACE}][^\\u0000-\\u001f\\u007f]*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def clean_name(value: str) -> str:
+    """Not blank, no control characters (NUL breaks PostgreSQL), valid Unicode text; trimmed."""
+    if not _NAME_RE.fullmatch(value):
+        raise ValueError("must not be blank or contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON)
+        raise ValueError("must be valid Unicode text") from None
+    return value.strip()
+
+
+Name = Annotated[
+    str,
+    Field(strict=True, min_length=1, max_length=NAME_MAX_LENGTH, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(clean_name),
+]
+
+
+# --- times ----------------------------------------------------------------------------------------------
+def utc_text(value: datetime) -> str:
+    """``2026-12-06T19:31:00Z``: every time the API answers with."""
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+UTC_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+UtcDateTime = Annotated[
+    datetime,
+    PlainSerializer(utc_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": UTC_PATTERN,
+            "examples": ["2026-12-06T19:31:00Z"],
+        }
+    ),
+]
+
+AudienceName = Literal[tuple(Audience.values)]
+StateName = Literal[tuple(CustomerState.values)]
+ReasonCode = Literal[
+    "no_email",
+    "not_in_smile",
+    "gone",
+    "disabled",
+    "candidate",
+    "other_tier",
+    "state",
+    "list_stale",
+    "held",
+    "pending",
+]
+
+
+# --- errors ---------------------------------------------------------------------------------------------
 class ErrorDetail(Schema):
     field: str = Field(description="The offending field ('name', 'limit', 'list_ids.0'…).")
     location: str = Field(description="Where it was: body, query or path.")
@@ -59,15 +187,36 @@ class ErrorBody(Schema):
 class ErrorOut(Schema):
     error: ErrorBody
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_error",
+                        "message": "email: must be an email address, like ann@example.com",
+                        "details": [
+                            {
+                                "field": "email",
+                                "location": "body",
+                                "message": "must be an email address, like ann@example.com",
+                                "type": "value_error",
+                            }
+                        ],
+                    }
+                }
+            ]
+        }
+    }
 
-# --- lists ------------------------------------------------------------------------------------------
+
+# --- lists ----------------------------------------------------------------------------------------------
 class VipTierOut(Schema):
     id: int = Field(description="Smile VIP tier id.")
     name: str
 
 
 class StaleOut(Schema):
-    since: datetime
+    since: UtcDateTime
     reason: str
 
 
@@ -80,31 +229,54 @@ class ListOut(Schema):
     stale: StaleOut | None = Field(
         description="Set while the list is frozen (its VIP tier vanished from Smile); null otherwise."
     )
-    last_synced_at: datetime | None = Field(description="When a sync last published this list.")
+    last_synced_at: UtcDateTime | None = Field(description="When a sync last published this list.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": 7,
+                    "name": "Gold shoppers",
+                    "audience": "vip_tier",
+                    "vip_tier": {"id": 12, "name": "Gold"},
+                    "member_count": 1843,
+                    "stale": None,
+                    "last_synced_at": "2026-12-06T19:31:00Z",
+                }
+            ]
+        }
+    }
 
 
 class ListIn(Schema):
-    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    name: Name
     audience: AudienceName
     vip_tier_id: Id | None = Field(
-        None, validate_default=True, description="Smile VIP tier id; required for vip_tier lists only."
+        None,
+        validate_default=True,
+        description="Smile VIP tier id: required for vip_tier lists, absent or null for the others.",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        value = clean_text(value).strip()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
+    model_config = {
+        "json_schema_extra": {
+            # The one rule across two fields, as JSON Schema: a tier exactly for vip_tier lists.
+            "if": {"properties": {"audience": {"const": Audience.VIP_TIER.value}}},
+            "then": {"required": ["vip_tier_id"], "properties": {"vip_tier_id": {"type": "integer"}}},
+            "else": {"properties": {"vip_tier_id": {"type": "null"}}},
+            "examples": [
+                {"name": "Loyal shoppers", "audience": "all_members"},
+                {"name": "Gold shoppers", "audience": "vip_tier", "vip_tier_id": 12},
+            ],
+        }
+    }
 
     @field_validator("vip_tier_id")
     @classmethod
     def _tier(cls, value: int | None, info: ValidationInfo) -> int | None:
         audience = info.data.get("audience")
-        if audience == "vip_tier" and value is None:
+        if audience == Audience.VIP_TIER and value is None:
             raise ValueError("is required when the audience is vip_tier")
-        if audience is not None and audience != "vip_tier" and value is not None:
+        if audience is not None and audience != Audience.VIP_TIER and value is not None:
             raise ValueError("is only allowed when the audience is vip_tier")
         return value
 
@@ -114,21 +286,35 @@ class SyncQueuedOut(Schema):
     message: str
 
 
-# --- items ------------------------------------------------------------------------------------------
+# --- items ----------------------------------------------------------------------------------------------
 class ItemOut(Schema):
     smile_customer_id: int
     email: str
     points_balance: int
     vip_tier_id: int | None
     vip_tier_name: str | None
-    vip_tier_expires_at: datetime | None
+    vip_tier_expires_at: UtcDateTime | None
     state: StateName
-    loyalty_member_since: datetime | None
+    loyalty_member_since: UtcDateTime | None
+
+
+ITEM_EXAMPLE = {
+    "smile_customer_id": 426715183,
+    "email": "ann@example.com",
+    "points_balance": 250,
+    "vip_tier_id": 12,
+    "vip_tier_name": "Gold",
+    "vip_tier_expires_at": None,
+    "state": "member",
+    "loyalty_member_since": "2025-01-30T12:00:00Z",
+}
 
 
 class ItemPage(Schema):
     items: list[ItemOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
+
+    model_config = {"json_schema_extra": {"examples": [{"items": [ITEM_EXAMPLE], "next_cursor": "1042"}]}}
 
 
 class MembershipOut(Schema):
@@ -137,25 +323,44 @@ class MembershipOut(Schema):
     member: bool
     item: ItemOut | None = Field(description="The first of `items` (null when not a member).")
     items: list[ItemOut] = Field(description="Every Smile customer with this email in the list, in order.")
-    as_of: datetime | None = Field(description=AS_OF)
+    as_of: UtcDateTime | None = Field(description=AS_OF)
     stale: StaleOut | None
     reason: str | None = Field(description="Why the shopper is not in the list (null for members).")
-    reason_code: str | None = Field(description="Stable code for `reason` (e.g. not_found, disabled).")
+    reason_code: ReasonCode | None = Field(description="Stable code for `reason` (null for members).")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "list_id": 7,
+                    "email": "ann@example.com",
+                    "member": False,
+                    "item": None,
+                    "items": [],
+                    "as_of": "2026-12-06T19:30:00Z",
+                    "stale": None,
+                    "reason": (
+                        "The shopper is in another VIP tier (#11). Last seen in Smile: 2026-12-06 19:30 UTC."
+                    ),
+                    "reason_code": "other_tier",
+                }
+            ]
+        }
+    }
 
 
-# --- lookups ----------------------------------------------------------------------------------------
-class LookupIn(BaseModel):
-    # A plain pydantic model: a request body needs none of ``Schema``'s ORM-attribute reading, which
-    # costs the hot path ~6 µs per call (validation 10 µs -> 4 µs).
-    email: str = Field(max_length=1000)
+# --- lookups --------------------------------------------------------------------------------------------
+class LookupIn(Schema):
+    email: Email
     list_ids: list[Id] | None = Field(
         None, max_length=500, description="Lists to answer for; every list of the merchant when omitted."
     )
 
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return clean_email(value)
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"email": "ann@example.com"}, {"email": "Ann@Example.com", "list_ids": [7, 9]}]
+        }
+    }
 
 
 class LookupResult(Schema):
@@ -166,22 +371,45 @@ class LookupResult(Schema):
     item: ItemOut | None = Field(description="The first of `items` (null when not a member).")
     items: list[ItemOut]
     reason: str | None
-    reason_code: str | None
+    reason_code: ReasonCode | None
 
 
 class LookupOut(Schema):
     email: str = Field(description="The email as compared (trimmed, lower-case).")
-    as_of: datetime | None = Field(description=AS_OF)
+    as_of: UtcDateTime | None = Field(description=AS_OF)
     results: list[LookupResult]
 
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "email": "ann@example.com",
+                    "as_of": "2026-12-06T19:30:00Z",
+                    "results": [
+                        {
+                            "list_id": 7,
+                            "name": "Gold shoppers",
+                            "member": True,
+                            "stale": None,
+                            "item": ITEM_EXAMPLE,
+                            "items": [ITEM_EXAMPLE],
+                            "reason": None,
+                            "reason_code": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    }
 
-# --- sync runs --------------------------------------------------------------------------------------
+
+# --- sync runs ------------------------------------------------------------------------------------------
 class SyncRunOut(Schema):
     id: int
-    kind: Literal["delta", "full", "webhook"]
-    status: Literal["running", "succeeded", "failed", "held"]
-    started_at: datetime
-    finished_at: datetime | None
+    kind: Literal[tuple(SyncRun.Kind.values)]
+    status: Literal[tuple(SyncRun.Status.values)]
+    started_at: UtcDateTime
+    finished_at: UtcDateTime | None
     customers_fetched: int
     lists_published: int
     items_added: int
@@ -193,4 +421,30 @@ class SyncRunOut(Schema):
 
 class SyncRunPage(Schema):
     items: list[SyncRunOut]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 311,
+                            "kind": "delta",
+                            "status": "succeeded",
+                            "started_at": "2026-12-06T19:30:00Z",
+                            "finished_at": "2026-12-06T19:30:02Z",
+                            "customers_fetched": 42,
+                            "lists_published": 3,
+                            "items_added": 2,
+                            "items_removed": 1,
+                            "items_changed": 7,
+                            "customers_gone": 0,
+                            "error": None,
+                        }
+                    ],
+                    "next_cursor": "1796585400000000-311",
+                }
+            ]
+        }
+    }

@@ -1,16 +1,22 @@
-"""Helpers shared by the endpoints: responses declared on every operation, scoping, serialisation."""
+"""Helpers shared by the endpoints: the statuses each operation declares, scoping, and the answer to "is
+this email in these lists, and if not, why?" (lookups and the members path)."""
 
+from loyalty_lists.lists.explain import Evidence, explain
 from loyalty_lists.lists.models import LoyaltyList, VipTier
+from loyalty_lists.lists.selectors import items_for_email
 
 from ..errors import ApiError
-from ..schemas import ErrorOut
+from ..schemas import ErrorOut, ItemOut
 
-# Every operation can answer these (declared so the OpenAPI document — and schemathesis — know them).
-ERRORS = {(400, 401, 404, 405, 413, 422, 429): ErrorOut}
+# Any call can answer these: a malformed request (400), no or a bad key (401), a body over the limit (413),
+# the key's rate limit (429), a bug (500). Operations add their own (404, 415, 422).
+ANY_CALL = (400, 401, 413, 429, 500)
+ITEM_FIELDS = tuple(ItemOut.model_fields)
 
 
-def responses(success: dict) -> dict:
-    return {**success, **ERRORS}
+def responses(success: dict, *errors: int) -> dict:
+    """``success`` plus the error statuses an operation can answer, each with the JSON error shape."""
+    return {**success, tuple(sorted({*ANY_CALL, *errors})): ErrorOut}
 
 
 def merchant_of(request):
@@ -54,3 +60,37 @@ def list_out(lst: LoyaltyList, names: dict[int, str]) -> dict:
         "stale": stale_out(lst),
         "last_synced_at": lst.last_published_at,
     }
+
+
+def list_answers(*, merchant, email: str, lists: list[LoyaltyList]) -> list[dict]:
+    """For each of ``lists`` (the merchant's), in order: ``member``, the items with this (normalised)
+    email, by Smile customer id, and for a list that does not hold it ``reason`` / ``reason_code`` from
+    the lists domain's ``explain``. Queries, whatever the number of lists: the items; the snapshot's
+    customers when some list does not hold the email; which lists have a held run, when that decides an
+    answer."""
+    if not lists:
+        return []
+    found: dict[int, list[dict]] = {}
+    for item in items_for_email(merchant=merchant, email=email, lists=[lst.pk for lst in lists]).values(
+        "list_id", *ITEM_FIELDS
+    ):
+        found.setdefault(item.pop("list_id"), []).append(item)
+    outsiders = [lst for lst in lists if lst.pk not in found]
+    evidence = Evidence(merchant_id=merchant.pk, email=email, lists=outsiders) if outsiders else None
+    answers = []
+    for lst in lists:
+        items = found.get(lst.pk, [])
+        why = None if items else explain(list=lst, items=items, evidence=evidence)
+        answers.append(
+            {
+                "list_id": lst.pk,
+                "name": lst.name,
+                "member": bool(items),
+                "stale": stale_out(lst),
+                "item": items[0] if items else None,
+                "items": items,
+                "reason": why and why.reason,
+                "reason_code": why and why.reason_code,
+            }
+        )
+    return answers
