@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from loyalty_lists.api.lookup import snapshot_customers
 
 from integrations.smile.types import CustomerData
-from loyalty_lists.api.lookup import snapshot_customers
 from loyalty_lists.lists import services
 from loyalty_lists.lists.explain import explain
 from loyalty_lists.lists.models import SmileCustomer
