@@ -1,17 +1,20 @@
 """Helpers shared by the endpoints: the statuses each operation declares, scoping, and the answer to "is
 this email in these lists, and if not, why?" (lookups and the members path)."""
 
+from ninja import Path
+
 from loyalty_lists.lists.explain import Evidence, explain
 from loyalty_lists.lists.models import LoyaltyList, VipTier
 from loyalty_lists.lists.selectors import items_for_email
 
 from ..errors import ApiError
-from ..schemas import ErrorOut, ItemOut
+from ..schemas import INT64_MAX, ErrorOut, ItemOut
 
 # Any call can answer these: a malformed request (400), no or a bad key (401), a body over the limit (413),
 # the key's rate limit (429), a bug (500). Operations add their own (404, 415, 422).
 ANY_CALL = (400, 401, 413, 429, 500)
 ITEM_FIELDS = tuple(ItemOut.model_fields)
+ListId = Path(..., ge=1, le=INT64_MAX, description="The list's id.", example=7)
 
 
 def responses(success: dict, *errors: int) -> dict:

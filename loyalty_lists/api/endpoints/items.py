@@ -19,10 +19,9 @@ from ..schemas import (
     StateName,
     clean_email,
 )
-from .common import ITEM_FIELDS, list_answers, list_or_404, merchant_of, responses
+from .common import ITEM_FIELDS, ListId, list_answers, list_or_404, merchant_of, responses
 
 router = Router()
-ListId = Path(..., ge=1, le=INT64_MAX, description="The list's id.")
 
 
 def _email_or_422(value: str, *, location: str) -> str:
@@ -42,14 +41,14 @@ def _email_or_422(value: str, *, location: str) -> str:
 def list_items(
     request,
     list_id: int = ListId,
-    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).", example=100)] = 100,
     cursor: Annotated[
         ItemCursor | None,
-        Query(description="The previous page's next_cursor (anything else is a 400)."),
+        Query(description="The previous page's next_cursor (anything else is a 400).", example="1042"),
     ] = None,
     email: Annotated[
         EmailParam | None,
-        Query(description=f"Only items with this email. {EMAIL_RULE}"),
+        Query(description=f"Only items with this email. {EMAIL_RULE}", example="ann@example.com"),
     ] = None,
     state: Annotated[StateName | None, Query(description="Only items in this Smile state.")] = None,
     vip_tier_id: Annotated[
@@ -79,7 +78,11 @@ def list_items(
     response=responses({200: MembershipOut}, 404, 422),
     summary="Is this email in the list?",
 )
-def list_member(request, email: Annotated[EmailParam, Path(description=EMAIL_RULE)], list_id: int = ListId):
+def list_member(
+    request,
+    email: Annotated[EmailParam, Path(description=EMAIL_RULE, example="ann@example.com")],
+    list_id: int = ListId,
+):
     """Always 200 for an existing list: ``member`` is the answer, and for a non-member ``reason_code`` /
     ``reason`` say why (not in Smile, disabled, a candidate, another tier, not yet synced…). An unknown
     list is a 404 before a bad email is a 422."""

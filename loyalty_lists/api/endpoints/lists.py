@@ -1,18 +1,17 @@
 """/api/v1/lists: the list index, one list, create, delete and *sync now*."""
 
 from django.core.exceptions import ValidationError
-from ninja import Path, Router
+from ninja import Router
 from ninja.responses import Status
 
 from loyalty_lists.lists import services
 from loyalty_lists.lists.models import LoyaltyList
 
 from ..errors import ApiError
-from ..schemas import INT64_MAX, ListIn, ListOut, SyncQueuedOut
-from .common import list_or_404, list_out, merchant_of, responses, tier_names
+from ..schemas import ListIn, ListOut, SyncQueuedOut
+from .common import ListId, list_or_404, list_out, merchant_of, responses, tier_names
 
 router = Router()
-ListId = Path(..., ge=1, le=INT64_MAX, description="The list's id.")
 
 
 @router.get("", response=responses({200: list[ListOut]}), summary="Every list of the merchant")

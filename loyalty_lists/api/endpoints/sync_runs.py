@@ -34,10 +34,13 @@ def _run_out(run) -> dict:
 @router.get("", response=responses({200: SyncRunPage}, 422), summary="Sync runs, newest first")
 def sync_runs(
     request,
-    limit: Annotated[int, Query(ge=1, le=500, description="Runs per page (1–500).")] = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="Runs per page (1–500).", example=20)] = 50,
     cursor: Annotated[
         RunCursor | None,
-        Query(description="The previous page's next_cursor (anything else is a 400)."),
+        Query(
+            description="The previous page's next_cursor (anything else is a 400).",
+            example="1796585400000000-311",
+        ),
     ] = None,
 ):
     runs = sync_runs_for_merchant(merchant=merchant_of(request))
