@@ -21,7 +21,7 @@ from django.urls import path  # noqa: E402
 
 application = get_wsgi_application()
 
-from loyalty_lists.api.endpoints.common import list_answers  # noqa: E402
+from loyalty_lists.api.endpoints.common import LIST_FIELDS, list_answers  # noqa: E402
 from loyalty_lists.api.keys import api_key_authenticate  # noqa: E402
 from loyalty_lists.lists.membership import email_normalize  # noqa: E402
 from loyalty_lists.lists.selectors import lists_as_of, lists_for_merchant  # noqa: E402
@@ -32,12 +32,11 @@ def lookup(request):
     if key is None:
         return JsonResponse({"error": "unauthorized"}, status=401)
     email = email_normalize(json.loads(request.body)["email"])
-    merchant = key.merchant
-    lists = list(lists_for_merchant(merchant=merchant))
+    lists = list(lists_for_merchant(merchant=key.merchant_id).only(*LIST_FIELDS))
     answer = {
         "email": email,
-        "as_of": lists_as_of(merchant_id=merchant.pk),
-        "results": list_answers(merchant=merchant, email=email, lists=lists),
+        "as_of": lists_as_of(merchant_id=key.merchant_id),
+        "results": list_answers(merchant_id=key.merchant_id, email=email, lists=lists),
     }
     return JsonResponse(answer, encoder=DjangoJSONEncoder)
 

@@ -34,6 +34,15 @@ from .membership import Verdict, email_normalize, evaluate
 from .models import ListItem, LoyaltyList, SmileCustomer
 from .selectors import customers_for_email, held_list_ids
 
+CUSTOMER_FIELDS = (
+    "smile_id",
+    "email",
+    "state",
+    "vip_tier_id",
+    "last_seen_at",
+    "gone_at",
+)  # what explain reads
+
 
 @dataclass
 class Explanation:
@@ -54,7 +63,8 @@ class Evidence:
         self.merchant_id = merchant_id
         self.email = email_normalize(email)
         self.lists = lists
-        self.customers: list[SmileCustomer] = list(customers_for_email(merchant_id=merchant_id, email=email))
+        customers = customers_for_email(merchant_id=merchant_id, email=email).only(*CUSTOMER_FIELDS)
+        self.customers: list[SmileCustomer] = list(customers)
 
     @cached_property
     def held_list_ids(self) -> set[int]:

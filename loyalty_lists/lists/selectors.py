@@ -33,10 +33,9 @@ def items_for_email(*, merchant, email: str, lists=None) -> QuerySet[ListItem]:
     normalized = email_normalize(email)
     if not normalized:
         return ListItem.objects.none()
-    items = ListItem.objects.for_merchant(merchant).filter(email=normalized)
     if lists is None:  # every list of the merchant: still probe (list, email) per list, never scan items
         lists = LoyaltyList.objects.for_merchant(merchant).values("pk")
-    items = items.filter(list__in=lists)
+    items = ListItem.objects.filter(merchant=merchant, email=normalized, list__in=lists)
     # ``email`` is fixed by the filter, so ordering by it changes nothing but steers SQLite (no statistics)
     # to the ``(list, email, smile_customer_id)`` index instead of walking the whole list in the unique
     # ``(list, smile_customer_id)`` index.
@@ -73,7 +72,9 @@ def lists_as_of(*, merchant_id: int) -> datetime | None:
     Every change made in Smile before this moment is in the lists (webhooks may have added later ones).
     One query on the one-row-per-merchant sync state — constant, however many runs (webhook refreshes
     included) the merchant has piled up."""
-    return SyncState.objects.filter(merchant_id=merchant_id).values_list("watermark", flat=True).first()
+    for watermark in SyncState.objects.filter(merchant_id=merchant_id).values_list("watermark", flat=True):
+        return watermark  # one row per merchant (or none)
+    return None
 
 
 def last_good_sync(*, merchant) -> SyncRun | None:

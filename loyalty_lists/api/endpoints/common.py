@@ -22,12 +22,25 @@ def responses(success: dict, *errors: int) -> dict:
     return {**success, tuple(sorted({*ANY_CALL, *errors})): ErrorOut}
 
 
-def merchant_of(request):
-    return request.auth.merchant
+# What the endpoints and explain read of a list.
+LIST_FIELDS = (
+    "merchant_id",
+    "name",
+    "audience",
+    "vip_tier_id",
+    "stale_since",
+    "stale_reason",
+    "first_filled_at",
+)
+
+
+def merchant_id_of(request) -> int:
+    """The key's merchant: every query of an endpoint is scoped to it."""
+    return request.auth.merchant_id
 
 
 def list_or_404(request, list_id: int) -> LoyaltyList:
-    lst = LoyaltyList.objects.filter(merchant=merchant_of(request), pk=list_id).first()
+    lst = LoyaltyList.objects.filter(merchant_id=merchant_id_of(request), pk=list_id).first()
     if lst is None:
         raise ApiError(404, f"No list with id {list_id}.")
     return lst
@@ -42,11 +55,13 @@ def stale_out(lst: LoyaltyList) -> dict | None:
     }
 
 
-def tier_names(merchant, tier_ids) -> dict[int, str]:
+def tier_names(merchant_id: int, tier_ids) -> dict[int, str]:
     tier_ids = {t for t in tier_ids if t is not None}
     if not tier_ids:
         return {}
-    rows = VipTier.objects.filter(merchant=merchant, smile_id__in=tier_ids).values_list("smile_id", "name")
+    rows = VipTier.objects.filter(merchant_id=merchant_id, smile_id__in=tier_ids).values_list(
+        "smile_id", "name"
+    )
     return dict(rows)
 
 
@@ -65,7 +80,7 @@ def list_out(lst: LoyaltyList, names: dict[int, str]) -> dict:
     }
 
 
-def list_answers(*, merchant, email: str, lists: list[LoyaltyList]) -> list[dict]:
+def list_answers(*, merchant_id: int, email: str, lists: list[LoyaltyList]) -> list[dict]:
     """For each of ``lists`` (the merchant's), in order: ``member``, the items with this (normalised)
     email, by Smile customer id, and for a list that does not hold it ``reason`` / ``reason_code`` from
     the lists domain's ``explain``. Queries, whatever the number of lists: the items; the snapshot's
@@ -74,12 +89,12 @@ def list_answers(*, merchant, email: str, lists: list[LoyaltyList]) -> list[dict
     if not lists:
         return []
     found: dict[int, list[dict]] = {}
-    for item in items_for_email(merchant=merchant, email=email, lists=[lst.pk for lst in lists]).values(
+    for item in items_for_email(merchant=merchant_id, email=email, lists=[lst.pk for lst in lists]).values(
         "list_id", *ITEM_FIELDS
     ):
         found.setdefault(item.pop("list_id"), []).append(item)
     outsiders = [lst for lst in lists if lst.pk not in found]
-    evidence = Evidence(merchant_id=merchant.pk, email=email, lists=outsiders) if outsiders else None
+    evidence = Evidence(merchant_id=merchant_id, email=email, lists=outsiders) if outsiders else None
     answers = []
     for lst in lists:
         items = found.get(lst.pk, [])

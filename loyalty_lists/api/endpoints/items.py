@@ -19,7 +19,7 @@ from ..schemas import (
     StateName,
     clean_email,
 )
-from .common import ITEM_FIELDS, ListId, list_answers, list_or_404, merchant_of, responses
+from .common import ITEM_FIELDS, ListId, list_answers, list_or_404, responses
 
 router = Router()
 
@@ -88,5 +88,5 @@ def list_member(
     list is a 404 before a bad email is a 422."""
     lst = list_or_404(request, list_id)
     normalized = _email_or_422(email, location="path")
-    (answer,) = list_answers(merchant=merchant_of(request), email=normalized, lists=[lst])
+    (answer,) = list_answers(merchant_id=lst.merchant_id, email=normalized, lists=[lst])
     return {**answer, "email": normalized, "as_of": lists_as_of(merchant_id=lst.merchant_id)}

@@ -5,20 +5,20 @@ from ninja import Router
 from ninja.responses import Status
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import LoyaltyList
+from loyalty_lists.lists.selectors import lists_for_merchant
 
 from ..errors import ApiError
 from ..schemas import ListIn, ListOut, SyncQueuedOut
-from .common import ListId, list_or_404, list_out, merchant_of, responses, tier_names
+from .common import ListId, list_or_404, list_out, merchant_id_of, responses, tier_names
 
 router = Router()
 
 
 @router.get("", response=responses({200: list[ListOut]}), summary="Every list of the merchant")
 def lists_index(request):
-    merchant = merchant_of(request)
-    lists = list(LoyaltyList.objects.filter(merchant=merchant).order_by("name", "id"))
-    names = tier_names(merchant, (lst.vip_tier_id for lst in lists))
+    merchant_id = merchant_id_of(request)
+    lists = list(lists_for_merchant(merchant=merchant_id))
+    names = tier_names(merchant_id, (lst.vip_tier_id for lst in lists))
     return [list_out(lst, names) for lst in lists]
 
 
@@ -26,10 +26,12 @@ def lists_index(request):
 def list_create(request, payload: ListIn):
     """The list is empty until the next sync fills it (one is queued now). A ``vip_tier_id`` that is not
     one of the merchant's live VIP tiers is a 404 naming it, as an unknown list id is in a lookup."""
-    merchant = merchant_of(request)
     try:
         lst = services.list_create(
-            merchant=merchant, name=payload.name, audience=payload.audience, vip_tier_id=payload.vip_tier_id
+            merchant=request.auth.merchant,
+            name=payload.name,
+            audience=payload.audience,
+            vip_tier_id=payload.vip_tier_id,
         )
     except ValidationError as exc:
         # The body's shape is checked already (schemas.ListIn): what is left is the tier it names.
@@ -37,7 +39,7 @@ def list_create(request, payload: ListIn):
             raise
         why = " ".join(exc.message_dict["vip_tier_id"])
         raise ApiError(404, f"vip_tier_id: no live VIP tier {payload.vip_tier_id}. {why}") from None
-    return Status(201, list_out(lst, tier_names(merchant, [lst.vip_tier_id])))
+    return Status(201, list_out(lst, tier_names(lst.merchant_id, [lst.vip_tier_id])))
 
 
 @router.get("/{list_id}", response=responses({200: ListOut}, 404, 422), summary="One list")
@@ -56,7 +58,7 @@ def list_delete(request, list_id: int = ListId):
 def list_sync(request, list_id: int = ListId):
     """Queue a sync cycle for the merchant (one cycle refreshes every list)."""
     list_or_404(request, list_id)
-    services.sync_enqueue(merchant=merchant_of(request))
+    services.sync_enqueue(merchant=request.auth.merchant)
     return Status(
         202, {"queued": True, "message": "A sync is queued; it refreshes every list of the merchant."}
     )

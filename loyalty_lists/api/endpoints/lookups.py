@@ -6,7 +6,7 @@ from loyalty_lists.lists.selectors import lists_as_of, lists_for_merchant
 
 from ..errors import ApiError
 from ..schemas import LookupIn, LookupOut
-from .common import list_answers, merchant_of, responses
+from .common import LIST_FIELDS, list_answers, merchant_id_of, responses
 
 router = Router()
 
@@ -17,9 +17,11 @@ def lookup(request, payload: LookupIn):
     otherwise in the order given): ``member``, the matching ``items`` (several when Smile customers share
     the email, ordered by Smile customer id), ``stale``, and for non-members ``reason_code`` / ``reason``.
     An unknown list id (or another merchant's) is a 404 naming it."""
-    merchant = merchant_of(request)
+    merchant_id = merchant_id_of(request)
     wanted = None if payload.list_ids is None else list(dict.fromkeys(payload.list_ids))
-    lists = [] if wanted == [] else list(lists_for_merchant(merchant=merchant, ids=wanted))
+    lists = (
+        [] if wanted == [] else list(lists_for_merchant(merchant=merchant_id, ids=wanted).only(*LIST_FIELDS))
+    )
     if wanted:
         by_id = {lst.pk: lst for lst in lists}
         missing = [str(i) for i in wanted if i not in by_id]
@@ -28,6 +30,6 @@ def lookup(request, payload: LookupIn):
         lists = [by_id[i] for i in wanted]
     return {
         "email": payload.email,
-        "as_of": lists_as_of(merchant_id=merchant.pk),
-        "results": list_answers(merchant=merchant, email=payload.email, lists=lists),
+        "as_of": lists_as_of(merchant_id=merchant_id),
+        "results": list_answers(merchant_id=merchant_id, email=payload.email, lists=lists),
     }

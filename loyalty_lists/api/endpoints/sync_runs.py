@@ -9,7 +9,7 @@ from loyalty_lists.lists.selectors import sync_runs_for_merchant
 
 from .. import cursors
 from ..schemas import RunCursor, SyncRunPage
-from .common import merchant_of, responses
+from .common import merchant_id_of, responses
 
 router = Router()
 
@@ -43,7 +43,7 @@ def sync_runs(
         ),
     ] = None,
 ):
-    runs = sync_runs_for_merchant(merchant=merchant_of(request))
+    runs = sync_runs_for_merchant(merchant=merchant_id_of(request))
     if cursor is not None:
         started_at, run_id = cursors.run_position(cursor)
         runs = runs.filter(Q(started_at__lt=started_at) | Q(started_at=started_at, pk__lt=run_id))
