@@ -27,7 +27,7 @@ from pydantic import (
 from loyalty_lists.lists.membership import email_normalize, email_valid
 from loyalty_lists.lists.models import Audience, CustomerState, SyncRun
 
-from . import cursors
+from . import cursors, examples
 
 INT64_MAX = 2**63 - 1
 NAME_MAX_LENGTH = 200
@@ -191,26 +191,7 @@ class ErrorBody(BaseModel):
 class ErrorOut(BaseModel):
     error: ErrorBody
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "error": {
-                        "code": "validation_error",
-                        "message": "email: must be an email address, like ann@example.com",
-                        "details": [
-                            {
-                                "field": "email",
-                                "location": "body",
-                                "message": "must be an email address, like ann@example.com",
-                                "type": "value_error",
-                            }
-                        ],
-                    }
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": examples.ERROR_OUT}}
 
 
 # --- lists ----------------------------------------------------------------------------------------------
@@ -235,21 +216,7 @@ class ListOut(BaseModel):
     )
     last_synced_at: UtcDateTime | None = Field(description="When a sync last published this list.")
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "id": 7,
-                    "name": "Gold shoppers",
-                    "audience": "vip_tier",
-                    "vip_tier": {"id": 12, "name": "Gold"},
-                    "member_count": 1843,
-                    "stale": None,
-                    "last_synced_at": "2026-12-06T19:31:00Z",
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": examples.LIST_OUT}}
 
 
 class ListIn(BaseModel):
@@ -267,10 +234,7 @@ class ListIn(BaseModel):
             "if": {"properties": {"audience": {"const": Audience.VIP_TIER.value}}},
             "then": {"required": ["vip_tier_id"], "properties": {"vip_tier_id": {"type": "integer"}}},
             "else": {"properties": {"vip_tier_id": {"type": "null"}}},
-            "examples": [
-                {"name": "Loyal shoppers", "audience": "all_members"},
-                {"name": "Gold shoppers", "audience": "vip_tier", "vip_tier_id": 12},
-            ],
+            "examples": examples.LIST_IN,
         }
     }
 
@@ -302,23 +266,11 @@ class ItemOut(BaseModel):
     loyalty_member_since: UtcDateTime | None
 
 
-ITEM_EXAMPLE = {
-    "smile_customer_id": 426715183,
-    "email": "ann@example.com",
-    "points_balance": 250,
-    "vip_tier_id": 12,
-    "vip_tier_name": "Gold",
-    "vip_tier_expires_at": None,
-    "state": "member",
-    "loyalty_member_since": "2025-01-30T12:00:00Z",
-}
-
-
 class ItemPage(BaseModel):
     items: list[ItemOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
 
-    model_config = {"json_schema_extra": {"examples": [{"items": [ITEM_EXAMPLE], "next_cursor": "1042"}]}}
+    model_config = {"json_schema_extra": {"examples": examples.ITEM_PAGE}}
 
 
 class MembershipOut(BaseModel):
@@ -332,25 +284,7 @@ class MembershipOut(BaseModel):
     reason: str | None = Field(description="Why the shopper is not in the list (null for members).")
     reason_code: ReasonCode | None = Field(description="Stable code for `reason` (null for members).")
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "list_id": 7,
-                    "email": "ann@example.com",
-                    "member": False,
-                    "item": None,
-                    "items": [],
-                    "as_of": "2026-12-06T19:30:00Z",
-                    "stale": None,
-                    "reason": (
-                        "The shopper is in another VIP tier (#11). Last seen in Smile: 2026-12-06 19:30 UTC."
-                    ),
-                    "reason_code": "other_tier",
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": examples.MEMBERSHIP_OUT}}
 
 
 # --- lookups --------------------------------------------------------------------------------------------
@@ -360,11 +294,7 @@ class LookupIn(BaseModel):
         None, max_length=500, description="Lists to answer for; every list of the merchant when omitted."
     )
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [{"email": "ann@example.com"}, {"email": "Ann@Example.com", "list_ids": [7, 9]}]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": examples.LOOKUP_IN}}
 
 
 class LookupResult(BaseModel):
@@ -383,28 +313,7 @@ class LookupOut(BaseModel):
     as_of: UtcDateTime | None = Field(description=AS_OF)
     results: list[LookupResult]
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "email": "ann@example.com",
-                    "as_of": "2026-12-06T19:30:00Z",
-                    "results": [
-                        {
-                            "list_id": 7,
-                            "name": "Gold shoppers",
-                            "member": True,
-                            "stale": None,
-                            "item": ITEM_EXAMPLE,
-                            "items": [ITEM_EXAMPLE],
-                            "reason": None,
-                            "reason_code": None,
-                        }
-                    ],
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": examples.LOOKUP_OUT}}
 
 
 # --- sync runs ------------------------------------------------------------------------------------------
@@ -427,28 +336,4 @@ class SyncRunPage(BaseModel):
     items: list[SyncRunOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
 
-    model_config = {
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "items": [
-                        {
-                            "id": 311,
-                            "kind": "delta",
-                            "status": "succeeded",
-                            "started_at": "2026-12-06T19:30:00Z",
-                            "finished_at": "2026-12-06T19:30:02Z",
-                            "customers_fetched": 42,
-                            "lists_published": 3,
-                            "items_added": 2,
-                            "items_removed": 1,
-                            "items_changed": 7,
-                            "customers_gone": 0,
-                            "error": None,
-                        }
-                    ],
-                    "next_cursor": "1796585400000000-311",
-                }
-            ]
-        }
-    }
+    model_config = {"json_schema_extra": {"examples": examples.SYNC_RUN_PAGE}}

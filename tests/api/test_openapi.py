@@ -103,3 +103,32 @@ def test_only_the_bundled_docs_assets_are_served(anonymous):
     assert anonymous.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert anonymous.get("/api/v1/docs/assets/redoc.standalone.js").status_code == 404
     assert anonymous.get("/api/v1/docs/assets/..%2F..%2F__init__.py").status_code == 404
+
+
+def test_every_example_in_the_document_is_valid_against_its_schema(spec):
+    from jsonschema import Draft202012Validator
+
+    checked = 0
+    for name, schema in spec["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            document = {"$ref": f"#/components/schemas/{name}", "components": spec["components"]}
+            validator = Draft202012Validator(document, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            validator.validate(example)
+            checked += 1
+    assert checked >= 9
+
+
+def test_every_operation_shows_an_example_request_or_answer(spec):
+    schemas = spec["components"]["schemas"]
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            shown = [p for p in op.get("parameters", []) if "example" in p]
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            answers = [
+                r["content"]["application/json"]["schema"]
+                for status, r in op["responses"].items()
+                if status.startswith("2") and "content" in r
+            ]
+            refs = [s.get("$ref") or s.get("items", {}).get("$ref") for s in [body, *answers]]
+            shown += [ref for ref in refs if ref and "examples" in schemas[ref.rsplit("/", 1)[-1]]]
+            assert shown or method == "delete", (method, path)

@@ -24,7 +24,7 @@ from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncRun
 
 SMILE_KEY = "api_schemathesis_sandbox"
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
