@@ -107,8 +107,8 @@ def list_answers(*, merchant_id: int, email: str, lists: list[LoyaltyList]) -> l
                 "stale": stale_out(lst),
                 "item": items[0] if items else None,
                 "items": items,
-                "reason": why and why.reason,
-                "reason_code": why and why.reason_code,
+                "reason": why.reason if why else None,
+                "reason_code": why.reason_code if why else None,
             }
         )
     return answers
