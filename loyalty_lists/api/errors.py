@@ -81,12 +81,12 @@ def error_response(status: int, code: str, message: str, *, details=None, header
 
 
 def _field(loc) -> tuple[str, str]:
-    """ninja's ``("body", "payload", "vip_tier_id")`` -> ``("body", "vip_tier_id")``;
-    ``("query", "limit")`` -> ``("query", "limit")``."""
+    """ninja's ``("body", "payload", "vip_tier_id")`` -> ``("body", "vip_tier_id")``; the whole body
+    ``("body", "payload")`` -> ``("body", "body")``; ``("query", "limit")`` -> ``("query", "limit")``."""
     loc = [str(part) for part in loc]
     source = loc[0] if loc else ""
     rest = loc[1:]
-    if source == "body" and len(rest) > 1:
+    if source == "body":
         rest = rest[1:]  # drop the view's parameter name
     return source, ".".join(rest) or source
 
@@ -108,6 +108,12 @@ def handle_validation_error(request, exc: NinjaValidationError) -> HttpResponse:
     details = _validation_details(exc.errors)
     if any(d["type"] == "json_invalid" for d in details):
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
+    if any(d["field"] == "body" and d["type"] == "missing" for d in details):  # no body at all
+        if request.content_type != "application/json":
+            return handle_api_error(request, UnsupportedMediaType(request.content_type))
+        details = [
+            {"field": "body", "location": "body", "message": "A JSON object is required.", "type": "missing"}
+        ]
     first = details[0] if details else {"field": "", "message": "Invalid request."}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return error_response(422, "validation_error", message, details=details)

@@ -102,6 +102,25 @@ def test_a_body_that_is_not_sent_as_json_is_415_and_not_read(api, shop, content_
     assert [lst.name for lst in LoyaltyList.objects.all()] == ["Members"]  # nothing created
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", ""])
+def test_no_body_and_no_json_content_type_is_415_too(api, content_type):
+    response = api.client.generic(
+        "POST", "/api/v1/lookups", "", content_type=content_type, headers=api._headers(None)
+    )
+    _error(response, 415, "unsupported_media_type")
+
+
+def test_no_body_sent_as_json_is_a_422_asking_for_one(api):
+    # (Django's test client leaves CONTENT_TYPE out for an empty body: set it as a real client would.)
+    response = api.client.generic(
+        "POST", "/api/v1/lookups", "", headers=api._headers(None), CONTENT_TYPE="application/json"
+    )
+    error = _error(response, 422, "validation_error")
+    assert error["details"] == [
+        {"field": "body", "location": "body", "message": "A JSON object is required.", "type": "missing"}
+    ]
+
+
 def test_json_with_a_charset_is_json(api, shop):
     make_list(shop)
     response = api.post(
