@@ -26,7 +26,7 @@ TMP = BENCH / "tmp"
 RESULTS = BENCH / "results"
 PYTHON = sys.executable
 API_KEY = "api_bench_0123456789abcdef"
-SETTINGS = "tests.settings"
+SETTINGS = "bench.settings"
 
 SIZES = {
     # figure -> customers, per mode

@@ -1,7 +1,7 @@
 """Profile the lookup API under load with py-spy (needs py-spy; not part of `make bench`).
 
     python -m bench.profile_lookup [--customers 200000 --items 1000000 --seconds 10]
-    python -m bench.profile_lookup --app bench.bare:application     # the bare baseline instead
+    python -m bench.profile_lookup --app bench.baselines.bare:application     # the bare baseline instead
 Builds figure 5's setup (a synced program, the all-members list padded to ``--items``), starts gunicorn
 (the product's config: 2 workers), records both workers with `py-spy record` while wrk runs, then runs wrk
 again unprofiled. Collapsed stacks go to bench/tmp/prof/lookup-<worker>.txt.

@@ -1,12 +1,16 @@
 """The JSON API: ``NinjaAPI`` at /api/v1 (OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs).
 
-Every call: API key (``auth.py``) -> per-key rate limit (``ratelimit.py``) -> body size check -> the
-endpoint, which reads through the lists domain's selectors and writes through its services, always
-scoped to the key's merchant. Errors: ``errors.py``.
+Every call: Django's middleware -> API key (``auth.py``) -> per-key rate limit (``ratelimit.py``) -> body
+size check -> the body, JSON only (``JsonParser``) -> the endpoint, which reads through the lists
+domain's selectors and writes through its services, always scoped to the key's merchant -> ninja
+validates the answer against its schema. Errors: ``errors.py``.
 """
+
+import json
 
 from django.conf import settings
 from ninja import NinjaAPI
+from ninja.parser import Parser
 
 from .auth import ApiKeyAuth
 from .docs import OfflineSwagger
@@ -14,7 +18,7 @@ from .endpoints.items import router as items_router
 from .endpoints.lists import router as lists_router
 from .endpoints.lookups import router as lookups_router
 from .endpoints.sync_runs import router as sync_runs_router
-from .errors import PayloadTooLarge, register_handlers
+from .errors import PayloadTooLarge, UnsupportedMediaType, register_handlers
 from .ratelimit import ApiKeyThrottle
 
 DESCRIPTION = """\
@@ -23,14 +27,29 @@ Lists of a merchant's Smile.io loyalty shoppers, and workflow-condition lookups 
 **Authentication**: `Authorization: Bearer sll_…` with an API key from the *API keys* page (or
 `manage.py create_api_key`). A key sees only its merchant's lists.
 
-**Errors** are always `{"error": {"code", "message"}}` (422 adds `details`: which field, why).
+**Errors** are always `{"error": {"code", "message"}}` (422 adds `details`: which field, why). Each
+operation lists the statuses it can answer.
 
-**Emails** are compared trimmed and case-insensitively, as the sync stores them. One email can belong to
-several Smile customers: lookups answer with every matching item, ordered by Smile customer id.
+**Request bodies** are JSON: `Content-Type: application/json` (anything else is a 415).
+
+**Emails** must be email addresses (`ann@example.com`; spaces and tabs around them are ignored) and are
+compared trimmed and case-insensitively, as the sync stores them. One email can belong to several Smile
+customers: lookups answer with every matching item, ordered by Smile customer id.
+
+**Times** are ISO 8601 in UTC, to the second, ending in `Z`: `2026-12-06T19:31:00Z`.
 
 **Freshness**: `as_of` is the start of the merchant's last good sync cycle — every change made in Smile
 before then is in the lists. A list whose VIP tier vanished from Smile is frozen and reports `stale`.
 """
+
+
+class JsonParser(Parser):
+    """Request bodies are JSON and say so: any other (or no) content type is a 415, never parsed."""
+
+    def parse_body(self, request):
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType(request.content_type)
+        return json.loads(request.body)
 
 
 class LoyaltyListsAPI(NinjaAPI):
@@ -58,6 +77,7 @@ api = LoyaltyListsAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=ApiKeyAuth(),
+    parser=JsonParser(),
     throttle=[ApiKeyThrottle()],
 )
 register_handlers(api)

@@ -1,22 +1,24 @@
-"""Opaque keyset cursors: base64url of a small JSON array (the last row's sort key).
+"""Keyset cursors: the last row's sort key, written as digits so that a pattern says exactly which
+cursors the server takes (clients still treat them as opaque: take ``next_cursor``, send it back).
 
-Clients must treat them as opaque; a cursor that does not decode to the expected shape is a 400
-(``invalid_cursor``), never a 500.
+- items: the last item's id (``"1042"``);
+- sync runs: the last run's start in Unix microseconds and its id (``"1796585400000000-311"``).
+
+A cursor that does not match its pattern is a 400 (``invalid_cursor``); one that matches always names
+a position, even one no page has handed out (past the end: an empty page).
 """
 
-import base64
-import binascii
-import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 from .errors import ApiError
 
-MAX_LENGTH = 200
-
-
-def encode(*position) -> str:
-    raw = json.dumps(list(position), separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+INT64_MAX = 2**63 - 1
+_NUMBER = "[0-9]{1,19}"
+ITEM_CURSOR = f"^{_NUMBER}$"
+RUN_CURSOR = f"^{_NUMBER}-{_NUMBER}$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_MICROSECOND = int((datetime.max.replace(tzinfo=UTC) - _EPOCH) / timedelta(microseconds=1))
 
 
 def _invalid() -> ApiError:
@@ -25,30 +27,27 @@ def _invalid() -> ApiError:
     )
 
 
-def decode(cursor: str, *kinds: type) -> tuple:
-    """Decode and check the shape: ``decode(c, int)`` -> ``(id,)``; ``datetime`` items travel as ISO text."""
-    if len(cursor) > MAX_LENGTH:
+def _numbers(cursor: str, pattern: str) -> list[int]:
+    if not re.fullmatch(pattern, cursor):
         raise _invalid()
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise _invalid() from None
-    if not isinstance(position, list) or len(position) != len(kinds):
-        raise _invalid()
-    values = []
-    for value, kind in zip(position, kinds, strict=True):
-        if kind is int:
-            if type(value) is not int or not 0 <= value <= 2**63 - 1:
-                raise _invalid()
-        elif kind is datetime:
-            try:
-                value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                raise _invalid() from None
-            if value.tzinfo is None:
-                raise _invalid()
-        elif not isinstance(value, kind):
-            raise _invalid()
-        values.append(value)
-    return tuple(values)
+    return [min(int(part), INT64_MAX) for part in cursor.split("-")]
+
+
+def item_cursor(item_id: int) -> str:
+    return str(item_id)
+
+
+def item_position(cursor: str) -> int:
+    """The item id a page starts after."""
+    (item_id,) = _numbers(cursor, ITEM_CURSOR)
+    return item_id
+
+
+def run_cursor(started_at: datetime, run_id: int) -> str:
+    return f"{(started_at - _EPOCH) // timedelta(microseconds=1)}-{run_id}"
+
+
+def run_position(cursor: str) -> tuple[datetime, int]:
+    """The (start, id) a page of runs, newest first, continues before."""
+    micros, run_id = _numbers(cursor, RUN_CURSOR)
+    return _EPOCH + timedelta(microseconds=min(micros, _LAST_MICROSECOND)), run_id

@@ -9,6 +9,7 @@ unknown paths under /api/, oversized bodies, suspicious requests). Nothing under
 | 404    | ``not_found``                                          |
 | 405    | ``method_not_allowed`` (with ``Allow``)                |
 | 413    | ``payload_too_large``                                  |
+| 415    | ``unsupported_media_type`` (a body that is not JSON)   |
 | 422    | ``validation_error`` (``details``: field and why)      |
 | 429    | ``rate_limited`` (with ``Retry-After``)                |
 | 500    | ``internal_error`` (a bug: logged, never expected)     |
@@ -16,7 +17,6 @@ unknown paths under /api/, oversized bodies, suspicious requests). Nothing under
 
 import json
 import logging
-from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -36,6 +36,7 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",
@@ -59,6 +60,13 @@ class PayloadTooLarge(ApiError):
         super().__init__(413, f"The request body is larger than the limit of {limit} bytes.")
 
 
+class UnsupportedMediaType(ApiError):
+    def __init__(self, content_type: str):
+        sent = f"'{content_type}'" if content_type else "none"
+        message = f"Send the request body as JSON, with 'Content-Type: application/json' (got {sent})."
+        super().__init__(415, message)
+
+
 def error_response(status: int, code: str, message: str, *, details=None, headers=None) -> HttpResponse:
     error = {"code": code, "message": message}
     if details is not None:
@@ -73,12 +81,12 @@ def error_response(status: int, code: str, message: str, *, details=None, header
 
 
 def _field(loc) -> tuple[str, str]:
-    """ninja's ``("body", "payload", "vip_tier_id")`` -> ``("body", "vip_tier_id")``;
-    ``("query", "limit")`` -> ``("query", "limit")``."""
+    """ninja's ``("body", "payload", "vip_tier_id")`` -> ``("body", "vip_tier_id")``; the whole body
+    ``("body", "payload")`` -> ``("body", "body")``; ``("query", "limit")`` -> ``("query", "limit")``."""
     loc = [str(part) for part in loc]
     source = loc[0] if loc else ""
     rest = loc[1:]
-    if source == "body" and len(rest) > 1:
+    if source == "body":
         rest = rest[1:]  # drop the view's parameter name
     return source, ".".join(rest) or source
 
@@ -100,6 +108,12 @@ def handle_validation_error(request, exc: NinjaValidationError) -> HttpResponse:
     details = _validation_details(exc.errors)
     if any(d["type"] == "json_invalid" for d in details):
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
+    if any(d["field"] == "body" and d["type"] == "missing" for d in details):  # no body at all
+        if request.content_type != "application/json":
+            return handle_api_error(request, UnsupportedMediaType(request.content_type))
+        details = [
+            {"field": "body", "location": "body", "message": "A JSON object is required.", "type": "missing"}
+        ]
     first = details[0] if details else {"field": "", "message": "Invalid request."}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return error_response(422, "validation_error", message, details=details)
@@ -139,6 +153,8 @@ def handle_throttled(request, exc: Throttled) -> HttpResponse:
 
 
 def handle_http_error(request, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, ApiError):  # the body parser's (``api.JsonParser``), wrapped by ninja
+        return handle_api_error(request, exc.__cause__)
     status = exc.status_code
     if status == 400 and str(exc).startswith("Cannot parse request body"):
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
@@ -176,31 +192,10 @@ def register_handlers(api) -> None:
     api.add_exception_handler(SuspiciousOperation, handle_suspicious)
 
 
-# --- outside ninja: unknown paths, 405 ------------------------------------------------------------------
+# --- outside ninja: unknown paths ------------------------------------------------------------------
 
 
 @csrf_exempt
 def not_found(request, *args, **kwargs) -> HttpResponse:
     """The last route under /api/: anything no API route matched."""
     return error_response(404, "not_found", f"No API route matches {request.path!r}.")
-
-
-def json_method_not_allowed(view):
-    """Wrap a ninja URL view so its 405 (plain text from ninja) answers the JSON envelope too."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
-            "application/json"
-        ):
-            allow = response.get("Allow", "")
-            return error_response(
-                405,
-                "method_not_allowed",
-                f"{request.method} is not allowed here; allowed: {allow or 'none'}.",
-                headers={"Allow": allow},
-            )
-        return response
-
-    return wrapper

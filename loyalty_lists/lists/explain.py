@@ -1,7 +1,12 @@
-"""Why is (or isn't) a shopper in a list? Answers from the list, the snapshot and the rules.
+"""Why is (or isn't) a shopper in a list? Answers from the rows it is given: the list, its items with the
+email, and the snapshot's customers with it — loaded once per email, whatever the number of lists.
 
-    e = explain(list=lst, email="Ann@Example.com ")
+    evidence = Evidence(merchant_id=m.pk, email="Ann@Example.com ", lists=lists)  # 1 query (2 at most)
+    items = items_for_email(merchant=m, email=evidence.email)                   # 1 query, every list
+    e = explain(list=lst, items=[i for i in items if i.list_id == lst.pk], evidence=evidence)
     e.member, e.reason_code, e.reason, e.items
+
+The shopper page and the JSON API both answer through it.
 
 ``reason_code`` is one of:
 
@@ -20,15 +25,23 @@ pending         Smile's data differs from the list; the next cycle will publish 
 =============== ==========================================================================
 """
 
-import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
-from loyalty_lists.lists.membership import email_normalize
+from .membership import Verdict, email_normalize, evaluate
+from .models import ListItem, LoyaltyList, SmileCustomer
+from .selectors import customers_for_email, held_list_ids
 
-from .membership import Verdict, evaluate
-from .models import ListItem, LoyaltyList, SmileCustomer, SyncRunList
-from .selectors import customers_for_email, items_for_email
+CUSTOMER_FIELDS = (
+    "smile_id",
+    "email",
+    "state",
+    "vip_tier_id",
+    "last_seen_at",
+    "gone_at",
+)  # what explain reads
 
 
 @dataclass
@@ -41,9 +54,25 @@ class Explanation:
     last_seen_at: datetime | None = None
 
 
+class Evidence:
+    """What ``explain`` reads about one (normalised) email besides the list's own items, loaded once for
+    any number of lists: the snapshot's Smile customers with the email (one query), and — only if an
+    answer needs it — which of ``lists`` have a run held for approval (one more query)."""
+
+    def __init__(self, *, merchant_id: int, email: str, lists: Sequence[LoyaltyList]):
+        self.merchant_id = merchant_id
+        self.email = email_normalize(email)
+        self.lists = lists
+        customers = customers_for_email(merchant_id=merchant_id, email=email).only(*CUSTOMER_FIELDS)
+        self.customers: list[SmileCustomer] = list(customers)
+
+    @cached_property
+    def held_list_ids(self) -> set[int]:
+        return set(held_list_ids(merchant_id=self.merchant_id, lists=[lst.pk for lst in self.lists]))
+
+
 def when_text(value: datetime | None) -> str:
-    """A moment as the explanations write it ("2026-05-01 14:03 UTC"; "never" for None). Public: the
-    API's batch explanations (``loyalty_lists.api.lookup.explain_many``) must read exactly the same."""
+    """A moment as the explanations write it ("2026-05-01 14:03 UTC"; "never" for None)."""
     if value is None:
         return "never"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -56,19 +85,15 @@ def in_list_since(lst: LoyaltyList, item: ListItem) -> str:
     return f"since {when_text(item.added_at)}"
 
 
-def _has_pending_hold(lst: LoyaltyList) -> bool:
-    return SyncRunList.objects.filter(
-        list=lst, outcome=SyncRunList.Outcome.HELD, decision=SyncRunList.Decision.PENDING
-    ).exists()
-
-
-def explain(*, list: LoyaltyList, email: str) -> Explanation:
+def explain(*, list: LoyaltyList, items: Sequence[ListItem], evidence: Evidence) -> Explanation:
+    """Why the shopper of ``evidence.email`` is (``items``: the list's items with that email, by Smile
+    customer id) or is not (``items`` empty) in ``list``. Reads nothing but the rows it is given (and
+    ``evidence.held_list_ids`` when the list and the snapshot disagree)."""
     lst = list
-    normalized = email_normalize(email)
-    if not normalized:
+    items = [*items]
+    if not evidence.email:
         return Explanation(False, "no_email", "No email given: lists match shoppers on their email.")
-    items = builtins.list(items_for_email(merchant=lst.merchant, email=normalized, lists=[lst]))
-    customers = builtins.list(customers_for_email(merchant_id=lst.merchant_id, email=normalized))
+    customers = evidence.customers
     live = [c for c in customers if c.gone_at is None]
     verdicts = [(c, evaluate(lst.audience, lst.vip_tier_id, c)) for c in live]
     last_seen = max((c.last_seen_at for c in customers), default=None)
@@ -90,7 +115,7 @@ def explain(*, list: LoyaltyList, email: str) -> Explanation:
         return answer("member", f"In the list as Smile customer {ids} {in_list_since(lst, items[0])}.{seen}")
     if member != smile_says_member:
         now_says = "belongs in" if smile_says_member else "no longer belongs in"
-        if _has_pending_hold(lst):
+        if lst.pk in evidence.held_list_ids:
             return answer(
                 "held",
                 f"Smile's latest data says the shopper {now_says} the list, but the list's last run is held "

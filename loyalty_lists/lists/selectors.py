@@ -2,23 +2,25 @@
 
 (The admin pages page through a list's items with ``web/paging.py``.)"""
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from loyalty_lists.lists.membership import email_normalize
 
-from .models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
+from .models import ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, SyncState
 
 CYCLE_KINDS = (SyncRun.Kind.DELTA, SyncRun.Kind.FULL)
 GOOD_STATUSES = (SyncRun.Status.SUCCEEDED, SyncRun.Status.HELD)
 
 
-def lists_for_merchant(*, merchant) -> QuerySet[LoyaltyList]:
-    return LoyaltyList.objects.for_merchant(merchant).order_by("name", "pk")
-
-
-def vip_tiers_for_merchant(*, merchant, existing_only: bool = True) -> QuerySet[VipTier]:
-    tiers = VipTier.objects.for_merchant(merchant)
-    return tiers.filter(exists_in_smile=True) if existing_only else tiers
+def lists_for_merchant(*, merchant, ids=None) -> QuerySet[LoyaltyList]:
+    """The merchant's lists by name (index ``(merchant, name, id)``: no sort); ``ids``: only those of
+    them (another merchant's or unknown ids are simply absent)."""
+    lists = LoyaltyList.objects.for_merchant(merchant)
+    if ids is not None:
+        lists = lists.filter(pk__in=ids)
+    return lists.order_by("name", "pk")
 
 
 def items_for_email(*, merchant, email: str, lists=None) -> QuerySet[ListItem]:
@@ -31,10 +33,9 @@ def items_for_email(*, merchant, email: str, lists=None) -> QuerySet[ListItem]:
     normalized = email_normalize(email)
     if not normalized:
         return ListItem.objects.none()
-    items = ListItem.objects.for_merchant(merchant).filter(email=normalized)
     if lists is None:  # every list of the merchant: still probe (list, email) per list, never scan items
         lists = LoyaltyList.objects.for_merchant(merchant).values("pk")
-    items = items.filter(list__in=lists)
+    items = ListItem.objects.filter(merchant=merchant, email=normalized, list__in=lists)
     # ``email`` is fixed by the filter, so ordering by it changes nothing but steers SQLite (no statistics)
     # to the ``(list, email, smile_customer_id)`` index instead of walking the whole list in the unique
     # ``(list, smile_customer_id)`` index.
@@ -52,6 +53,28 @@ def customers_for_email(*, merchant_id: int, email: str) -> QuerySet[SmileCustom
     return SmileCustomer.objects.filter(
         merchant_id=merchant_id, email=normalized, email_indexed=True
     ).order_by("smile_id")
+
+
+def held_list_ids(*, merchant_id: int, lists) -> QuerySet:
+    """Which of ``lists`` (lists or ids) have a run held for approval, waiting for an admin's decision
+    (index ``(list, decision)``)."""
+    return SyncRunList.objects.filter(
+        merchant_id=merchant_id,
+        list__in=lists,
+        outcome=SyncRunList.Outcome.HELD,
+        decision=SyncRunList.Decision.PENDING,
+    ).values_list("list_id", flat=True)
+
+
+def lists_as_of(*, merchant_id: int) -> datetime | None:
+    """The start of the merchant's last good sync cycle (its watermark), or None before the first one.
+
+    Every change made in Smile before this moment is in the lists (webhooks may have added later ones).
+    One query on the one-row-per-merchant sync state — constant, however many runs (webhook refreshes
+    included) the merchant has piled up."""
+    for watermark in SyncState.objects.filter(merchant_id=merchant_id).values_list("watermark", flat=True):
+        return watermark  # one row per merchant (or none)
+    return None
 
 
 def last_good_sync(*, merchant) -> SyncRun | None:
@@ -90,17 +113,3 @@ def sync_runs_for_merchant(*, merchant, kinds=None) -> QuerySet[SyncRun]:
     if kinds:
         runs = runs.filter(kind__in=kinds)
     return runs.order_by("-started_at", "-pk")
-
-
-def held_results_for_merchant(*, merchant) -> QuerySet[SyncRunList]:
-    """Held lists waiting for an admin's approve / discard."""
-    return (
-        SyncRunList.objects.for_merchant(merchant)
-        .filter(outcome=SyncRunList.Outcome.HELD, decision=SyncRunList.Decision.PENDING)
-        .select_related("list", "run")
-        .order_by("-run__started_at", "list__name")
-    )
-
-
-def list_changes(*, list: LoyaltyList) -> QuerySet[ListChange]:
-    return ListChange.objects.filter(merchant_id=list.merchant_id, list=list).order_by("-pk")

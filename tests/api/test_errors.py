@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from loyalty_lists.api import lookup
+from loyalty_lists.lists import explain
+from loyalty_lists.lists.models import LoyaltyList
 
 from .conftest import make_list
 
@@ -86,6 +87,48 @@ def test_malformed_json_is_400(api, body):
     _error(api.post("/api/v1/lookups", body=body), 400, "malformed_json")
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_a_body_that_is_not_sent_as_json_is_415_and_not_read(api, shop, content_type):
+    make_list(shop)
+    for path, body in (
+        ("/api/v1/lookups", '{"email": "ann@example.com"}'),
+        ("/api/v1/lists", '{"name": "x"}'),
+    ):
+        response = api.client.generic(
+            "POST", path, body, content_type=content_type, headers=api._headers(None)
+        )
+        error = _error(response, 415, "unsupported_media_type")
+        assert "application/json" in error["message"]
+    assert [lst.name for lst in LoyaltyList.objects.all()] == ["Members"]  # nothing created
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", ""])
+def test_no_body_and_no_json_content_type_is_415_too(api, content_type):
+    response = api.client.generic(
+        "POST", "/api/v1/lookups", "", content_type=content_type, headers=api._headers(None)
+    )
+    _error(response, 415, "unsupported_media_type")
+
+
+def test_no_body_sent_as_json_is_a_422_asking_for_one(api):
+    # (Django's test client leaves CONTENT_TYPE out for an empty body: set it as a real client would.)
+    response = api.client.generic(
+        "POST", "/api/v1/lookups", "", headers=api._headers(None), CONTENT_TYPE="application/json"
+    )
+    error = _error(response, 422, "validation_error")
+    assert error["details"] == [
+        {"field": "body", "location": "body", "message": "A JSON object is required.", "type": "missing"}
+    ]
+
+
+def test_json_with_a_charset_is_json(api, shop):
+    make_list(shop)
+    response = api.post(
+        "/api/v1/lookups", {"email": "ann@example.com"}, content_type="application/json; charset=utf-8"
+    )
+    assert response.status_code == 200, response.content
+
+
 def test_invalid_utf8_is_400(api):
     response = api.client.post(
         "/api/v1/lookups", b"\xff\xfe{", content_type="application/json", headers=api._headers(None)
@@ -146,7 +189,7 @@ def test_an_unexpected_error_is_a_json_500_and_is_logged(api, shop, monkeypatch,
     def explode(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lookup, "snapshot_customers", explode)  # the list does not hold ann
+    monkeypatch.setattr(explain, "customers_for_email", explode)  # the list does not hold ann
     make_list(shop)
     with caplog.at_level(logging.ERROR, logger="loyalty_lists.api.errors"):
         response = api.post("/api/v1/lookups", {"email": "ann@example.com"})

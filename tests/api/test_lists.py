@@ -120,9 +120,9 @@ def test_creating_a_tier_list_needs_one_of_the_merchants_live_tiers(api, shop):
         ({"name": "x"}, "audience"),
         ({"name": "x", "audience": "big_spenders"}, "audience"),
         ({"name": "x", "audience": "vip_tier"}, "vip_tier_id"),
-        ({"name": "x", "audience": "vip_tier", "vip_tier_id": 404}, "vip_tier_id"),
-        ({"name": "x", "audience": "vip_tier", "vip_tier_id": 13}, "vip_tier_id"),  # vanished tier
-        ({"name": "x", "audience": "vip_tier", "vip_tier_id": 77}, "vip_tier_id"),  # another merchant's tier
+        ({"name": "x\u0000", "audience": "all_members"}, "name"),
+        ({"name": "x", "audience": "all_members", "vip_tier_id": True}, "vip_tier_id"),
+        ({"name": "x", "audience": "vip_tier", "vip_tier_id": "12"}, "vip_tier_id"),
         ({"name": "x", "audience": "all_members", "vip_tier_id": 12}, "vip_tier_id"),
         ({"name": "x", "audience": "vip_tier", "vip_tier_id": "gold"}, "vip_tier_id"),
     ],
@@ -137,6 +137,26 @@ def test_invalid_lists_are_422_naming_the_field(api, shop, other_shop, payload, 
     assert error["code"] == "validation_error"
     assert error["details"][0]["field"] == field
     assert error["message"].startswith(f"{field}: ")
+    assert not LoyaltyList.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "tier",
+    [404, 13, 77],  # no such tier, a tier that vanished from Smile, another merchant's tier
+)
+def test_a_tier_list_naming_no_live_tier_of_the_merchant_is_404_naming_it(api, shop, other_shop, tier):
+    """A well-formed body naming a tier the merchant does not have, as a lookup naming an unknown list:
+    a 404 (the schema cannot know the merchant's tiers; a generated client's valid request is never
+    a 422)."""
+    make_tier(shop, 12, "Gold")
+    make_tier(shop, 13, "Platinum", exists=False)
+    make_tier(other_shop, 77, "Theirs")
+    response = api.post("/api/v1/lists", {"name": "x", "audience": "vip_tier", "vip_tier_id": tier})
+    assert response.status_code == 404, response.content
+    error = response.json()["error"]
+    assert error["code"] == "not_found"
+    assert error["message"].startswith(f"vip_tier_id: no live VIP tier {tier}.")
+    assert "Theirs" not in response.content.decode()
     assert not LoyaltyList.objects.exists()
 
 
@@ -190,7 +210,7 @@ def test_a_tier_that_exists_in_smile_now_is_accepted_before_any_sync(api, shop, 
     assert response.status_code == 201, response.content
     assert response.json()["vip_tier"] == {"id": platinum, "name": "Platinum"}
     missing = api.post("/api/v1/lists", {"name": "No", "audience": "vip_tier", "vip_tier_id": platinum + 1})
-    assert missing.status_code == 422
+    assert missing.status_code == 404  # (an unknown tier id, like an unknown list id)
 
 
 def test_sync_now_for_an_unknown_list_queues_nothing(api, enqueued):

@@ -1,7 +1,20 @@
-"""explain(list, email): why a shopper is or is not in a list."""
+"""explain(list, items, evidence): why a shopper is or is not in a list, from the rows it is given."""
 
-from loyalty_lists.lists.explain import explain
-from loyalty_lists.lists.models import LoyaltyList
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from loyalty_lists.lists.explain import Evidence
+from loyalty_lists.lists.explain import explain as explain_rows
+from loyalty_lists.lists.models import LoyaltyList, SmileCustomer, SyncRun, SyncRunList
+from loyalty_lists.lists.selectors import items_for_email
+
+
+def explain(*, list, email):
+    """One list's explanation, its rows loaded as the shopper page and the API load them."""
+    evidence = Evidence(merchant_id=list.merchant_id, email=email, lists=[list])
+    items = items_for_email(merchant=list.merchant_id, email=email, lists=[list]) if evidence.email else []
+    return explain_rows(list=list, items=items, evidence=evidence)
 
 
 def test_it_explains_every_reason(smile, run_cycle, make_list):
@@ -70,3 +83,30 @@ def test_data_not_yet_published_is_pending(smile, run_cycle, make_list, merchant
     e = explain(list=members, email="p@example.com")
     assert (e.member, e.reason_code) == (True, "pending")
     assert "no longer belongs" in e.reason
+
+
+@pytest.mark.parametrize("count", [1, 12])
+def test_explaining_one_email_in_every_list_costs_the_same_few_queries_for_1_or_12_lists(
+    smile, run_cycle, make_list, merchant, count
+):
+    gold = smile.add_tier("Gold", 500)
+    smile.add("ann@example.com", tier=gold)
+    audiences = [("all_members", None), ("members_and_candidates", None), ("vip_tier", gold)]
+    lists = [make_list(*audiences[n % 3], name=f"L{n:02}") for n in range(count)]
+    run_cycle()
+    SmileCustomer.objects.filter(merchant=merchant).update(state="disabled")  # every list now disagrees
+    held = SyncRun.objects.create(
+        merchant=merchant, kind="delta", status="held", started_at=merchant.created_at
+    )
+    SyncRunList.objects.create(merchant=merchant, run=held, list=lists[0], outcome="held", decision="pending")
+    lists = list(LoyaltyList.objects.filter(pk__in=[lst.pk for lst in lists]).order_by("name"))
+    with CaptureQueriesContext(connection) as ctx:
+        evidence = Evidence(merchant_id=merchant.pk, email="ann@example.com", lists=lists)
+        items = list(items_for_email(merchant=merchant, email="ann@example.com"))
+        answers = [
+            explain_rows(list=lst, items=[i for i in items if i.list_id == lst.pk], evidence=evidence)
+            for lst in lists
+        ]
+    assert len(ctx.captured_queries) == 3  # the snapshot's customers, the items, the held runs
+    assert [a.reason_code for a in answers] == ["held"] + ["pending"] * (count - 1)
+    assert all(a.member for a in answers)

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.explain import explain
+from loyalty_lists.lists.explain import Evidence, explain
 from loyalty_lists.lists.models import ListChange, SyncRunList
 
 from .conftest import assert_lists_match, items_of
@@ -37,7 +37,9 @@ def test_a_mass_removal_is_held_and_nothing_is_published_for_that_list(smile, ru
     assert not ListChange.objects.filter(run=run, list=members).exists()
     assert SyncRunList.objects.get(run=run, list=everyone).outcome == "published"
     assert items_of(everyone)[ids[0]].state == "candidate", "the other lists are published"
-    assert explain(list=members, email="shopper0@example.com").reason_code == "held"
+    evidence = Evidence(merchant_id=members.merchant_id, email="shopper0@example.com", lists=[members])
+    items = members.items.filter(email="shopper0@example.com")
+    assert explain(list=members, items=items, evidence=evidence).reason_code == "held"
 
 
 def test_exactly_the_threshold_is_not_held(smile, run_cycle, big_list):

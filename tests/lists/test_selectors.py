@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loyalty_lists.lists import selectors
-from loyalty_lists.lists.models import ListItem, LoyaltyList
+from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncRun, SyncRunList, SyncState
 
 
 @pytest.fixture
@@ -74,3 +74,33 @@ def test_last_good_sync_skips_failed_and_webhook_runs(smile, run_cycle, make_lis
     assert selectors.last_good_sync(merchant=merchant) == good
     assert selectors.latest_cycle_run(merchant=merchant) == bad
     assert list(selectors.sync_runs_for_merchant(merchant=merchant)) == [bad, good]
+
+
+def test_lists_for_merchant_keeps_only_the_merchants_own_ids(filled, merchant, merchant_factory):
+    stranger, _ = merchant_factory("stranger")
+    theirs = LoyaltyList.objects.create(merchant=stranger, name="A", audience="all_members")
+    mine = LoyaltyList.objects.create(merchant=merchant, name="A", audience="all_members")
+    asked = [theirs.pk, filled.pk, mine.pk, 999_999]
+    assert list(selectors.lists_for_merchant(merchant=merchant, ids=asked)) == [mine, filled]  # by name
+    assert list(selectors.lists_for_merchant(merchant=stranger, ids=asked)) == [theirs]
+
+
+def test_held_list_ids_and_as_of_are_the_merchants_own(filled, merchant, merchant_factory):
+    stranger, _ = merchant_factory("stranger")
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    theirs = LoyaltyList.objects.create(merchant=stranger, name="T", audience="all_members")
+    for owner, lst, started in ((merchant, filled, base), (stranger, theirs, base + timedelta(hours=1))):
+        run = SyncRun.objects.create(merchant=owner, kind="delta", status="held", started_at=started)
+        SyncRunList.objects.create(merchant=owner, run=run, list=lst, outcome="held", decision="pending")
+        SyncState.objects.create(merchant=owner, watermark=started)
+    decided = SyncRun.objects.create(merchant=merchant, kind="delta", status="held", started_at=base)
+    other = LoyaltyList.objects.create(merchant=merchant, name="O", audience="all_members")
+    SyncRunList.objects.create(
+        merchant=merchant, run=decided, list=other, outcome="held", decision="approved"
+    )
+    asked = [filled.pk, theirs.pk, other.pk]
+    assert set(selectors.held_list_ids(merchant_id=merchant.pk, lists=asked)) == {filled.pk}
+    assert set(selectors.held_list_ids(merchant_id=stranger.pk, lists=asked)) == {theirs.pk}
+    assert selectors.lists_as_of(merchant_id=merchant.pk) == base
+    assert selectors.lists_as_of(merchant_id=stranger.pk) == base + timedelta(hours=1)
+    assert selectors.lists_as_of(merchant_id=merchant_factory("new")[0].pk) is None

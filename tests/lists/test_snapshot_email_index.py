@@ -8,9 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.smile.types import CustomerData
-from loyalty_lists.api.lookup import snapshot_customers
 from loyalty_lists.lists import services
-from loyalty_lists.lists.explain import explain
+from loyalty_lists.lists.explain import Evidence, explain
 from loyalty_lists.lists.models import SmileCustomer
 from loyalty_lists.lists.sync.snapshot import index_emails, upsert_customers
 from loyalty_lists.web.selectors import shopper_customers
@@ -37,10 +36,10 @@ def write(merchant, *customers, seen=None):
 
 
 def found(merchant, email) -> list[int]:
-    """What every reader by email finds: the shopper page, the API's snapshot query (and explain's)."""
+    """What every reader by email finds: the shopper page, and explain's evidence (the API's too)."""
     page = [c.smile_id for c in shopper_customers(merchant=merchant, email=email)]
-    api = [c.smile_id for c in snapshot_customers(merchant_id=merchant.pk, email=email)]
-    assert page == api
+    explained = [c.smile_id for c in Evidence(merchant_id=merchant.pk, email=email, lists=[]).customers]
+    assert page == explained
     return page
 
 
@@ -108,7 +107,9 @@ def test_a_cycle_and_a_webhook_refresh_leave_every_row_in_the_index(merchant, sm
     run_cycle("full")
 
     assert not SmileCustomer.objects.filter(email_indexed=False).exists()
-    assert explain(list=members, email="ann@example.com").reason_code == "member"
+    evidence = Evidence(merchant_id=merchant.pk, email="ann@example.com", lists=[members])
+    items = members.items.filter(email="ann@example.com")
+    assert explain(list=members, items=items, evidence=evidence).reason_code == "member"
     assert found(merchant, "bob@example.com") != []
 
     smile.update(ann, email="ann.new@example.com")

@@ -5,18 +5,27 @@ from typing import Annotated
 from ninja import Path, Query, Router
 
 from loyalty_lists.lists.models import ListItem
+from loyalty_lists.lists.selectors import lists_as_of
 
 from .. import cursors
 from ..errors import ApiError
-from ..lookup import ITEM_FIELDS, explain_outsiders, lists_with_items
-from ..schemas import INT64_MAX, ItemPage, MembershipOut, StateName, clean_email
-from .common import list_or_404, responses, stale_out
+from ..schemas import (
+    EMAIL_RULE,
+    INT64_MAX,
+    EmailParam,
+    ItemCursor,
+    ItemPage,
+    MembershipOut,
+    StateName,
+    clean_email,
+)
+from .common import ITEM_FIELDS, ListId, list_answers, list_or_404, responses
 
 router = Router()
-ListId = Path(..., ge=1, le=INT64_MAX, description="The list's id.")
 
 
 def _email_or_422(value: str, *, location: str) -> str:
+    """The email rule on a query or path parameter (a 422 naming it, as for a body field)."""
     try:
         return clean_email(value)
     except ValueError as exc:
@@ -24,13 +33,23 @@ def _email_or_422(value: str, *, location: str) -> str:
         raise ApiError(422, f"email: {exc}", details=[detail]) from None
 
 
-@router.get("/{list_id}/items", response=responses({200: ItemPage}), summary="A page of a list's items")
+@router.get(
+    "/{list_id}/items",
+    response=responses({200: ItemPage}, 404, 422),
+    summary="A page of a list's items",
+)
 def list_items(
     request,
     list_id: int = ListId,
-    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")] = 100,
-    cursor: Annotated[str | None, Query(description="The previous page's next_cursor.")] = None,
-    email: Annotated[str | None, Query(max_length=1000, description="Only items with this email.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).", example=100)] = 100,
+    cursor: Annotated[
+        ItemCursor | None,
+        Query(description="The previous page's next_cursor (anything else is a 400).", example="1042"),
+    ] = None,
+    email: Annotated[
+        EmailParam | None,
+        Query(description=f"Only items with this email. {EMAIL_RULE}", example="ann@example.com"),
+    ] = None,
     state: Annotated[StateName | None, Query(description="Only items in this Smile state.")] = None,
     vip_tier_id: Annotated[
         int | None, Query(ge=1, le=INT64_MAX, description="Only items in this VIP tier.")
@@ -48,41 +67,26 @@ def list_items(
     if vip_tier_id is not None:
         items = items.filter(vip_tier_id=vip_tier_id)
     if cursor is not None:
-        (after,) = cursors.decode(cursor, int)
-        items = items.filter(id__gt=after)
+        items = items.filter(id__gt=cursors.item_position(cursor))
     rows = list(items.order_by("id").values("id", *ITEM_FIELDS)[: limit + 1])
-    next_cursor = cursors.encode(rows[limit - 1]["id"]) if len(rows) > limit else None
+    next_cursor = cursors.item_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
     return {"items": rows[:limit], "next_cursor": next_cursor}
 
 
 @router.get(
     "/{list_id}/members/{path:email}",
-    response=responses({200: MembershipOut}),
+    response=responses({200: MembershipOut}, 404, 422),
     summary="Is this email in the list?",
 )
-def list_member(request, email: str, list_id: int = ListId):
+def list_member(
+    request,
+    email: Annotated[EmailParam, Path(description=EMAIL_RULE, example="ann@example.com")],
+    list_id: int = ListId,
+):
     """Always 200 for an existing list: ``member`` is the answer, and for a non-member ``reason_code`` /
-    ``reason`` say why (not in Smile, disabled, a candidate, another tier, not yet synced…)."""
-    merchant_id = request.auth.merchant_id
-    try:
-        normalized = _email_or_422(email, location="path")
-    except ApiError:
-        list_or_404(request, list_id)  # an unknown list is a 404 before a bad email is a 422
-        raise
-    found, as_of = lists_with_items(merchant_id=merchant_id, email=normalized, ids=[list_id])
-    result = found.get(list_id)
-    if result is None:
-        raise ApiError(404, f"No list with id {list_id}.")
-    explain_outsiders(merchant_id=merchant_id, results=[result], email=normalized)
-    lst = result.list
-    return {
-        "list_id": lst.pk,
-        "email": normalized,
-        "member": result.member,
-        "item": result.items[0] if result.items else None,
-        "items": result.items,
-        "as_of": as_of,
-        "stale": stale_out(lst),
-        "reason": result.reason,
-        "reason_code": result.reason_code,
-    }
+    ``reason`` say why (not in Smile, disabled, a candidate, another tier, not yet synced…). An unknown
+    list is a 404 before a bad email is a 422."""
+    lst = list_or_404(request, list_id)
+    normalized = _email_or_422(email, location="path")
+    (answer,) = list_answers(merchant_id=lst.merchant_id, email=normalized, lists=[lst])
+    return {**answer, "email": normalized, "as_of": lists_as_of(merchant_id=lst.merchant_id)}

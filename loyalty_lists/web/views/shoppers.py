@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from loyalty_lists.lists.explain import Explanation, explain
+from loyalty_lists.lists.explain import Evidence, Explanation, explain
 from loyalty_lists.lists.models import ListItem, LoyaltyList, VipTier
 from loyalty_lists.lists.selectors import items_for_email, lists_for_merchant
 
@@ -38,12 +38,13 @@ def shopper(request):
         by_list: dict[int, list[ListItem]] = {}
         for item in items_for_email(merchant=merchant, email=email):
             by_list.setdefault(item.list_id, []).append(item)
+        evidence = Evidence(merchant_id=merchant.pk, email=email, lists=lists)
         member_of, not_in = [], []
         for lst in lists:
             if lst.pk in by_list:
                 member_of.append(ListAnswer(lst, by_list[lst.pk], None, tiers.get(lst.vip_tier_id)))
             else:
-                explanation = explain(list=lst, email=email)
+                explanation = explain(list=lst, items=[], evidence=evidence)
                 why = explanation_text(explanation, tiers)
                 not_in.append(ListAnswer(lst, [], explanation, tiers.get(lst.vip_tier_id), why))
         context.update(

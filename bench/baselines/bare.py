@@ -1,13 +1,14 @@
 """The bare Django baseline of figure 5: POST an email, one indexed query, JSON out. No auth, no ninja,
 no middleware, no schema validation — what the lookup endpoint costs without any framework extras.
 
-    gunicorn -c gunicorn.conf.py bench.bare:application   (BENCH_LIST_IDS=1,2,3 and the bench SQLITE_PATH)
+    gunicorn -c gunicorn.conf.py bench.baselines.bare:application
+    (BENCH_LIST_IDS=1,2,3 and the bench SQLITE_PATH)
 """
 
 import json
 import os
 
-os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_BARE_SETTINGS", "bench.bare_settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = os.environ.get("BENCH_BARE_SETTINGS", "bench.baselines.bare_settings")
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.db import connection  # noqa: E402

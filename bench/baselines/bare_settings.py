@@ -1,7 +1,7 @@
 """Settings of the bare baseline app (figure 5): the bench settings, no middleware, the bare URLconf."""
 
-from tests.settings import *  # noqa: F403
+from bench.settings import *  # noqa: F403
 
-ROOT_URLCONF = "bench.bare"
+ROOT_URLCONF = "bench.baselines.bare"
 MIDDLEWARE = []
 INSTALLED_APPS = []  # no allauth, admin, ninja... only the database connection is used
