@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from integrations.smile.sandbox.testing import SandboxProcess
+from integrations.smile.sandbox.process import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"

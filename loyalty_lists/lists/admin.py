@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
+from .models import ListChange, ListItem, ListRunResult, LoyaltyList, SmileCustomer, SyncRun, VipTier
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -58,8 +58,8 @@ class ListItemAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-class SyncRunListInline(admin.TabularInline):
-    model = SyncRunList
+class ListRunResultInline(admin.TabularInline):
+    model = ListRunResult
     extra = 0
     can_delete = False
     fields = ("list", "outcome", "added", "removed", "changed", "list_size", "decision", "decided_by")
@@ -84,19 +84,19 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "items_changed",
     )
     list_filter = ("kind", "status")
-    inlines = [SyncRunListInline]
+    inlines = [ListRunResultInline]
 
 
-@admin.register(SyncRunList)
-class SyncRunListAdmin(ReadOnlyAdmin):
+@admin.register(ListRunResult)
+class ListRunResultAdmin(ReadOnlyAdmin):
     list_display = ("run", "list", "outcome", "removed", "list_size", "decision", "decided_by", "decided_at")
     list_filter = ("outcome", "decision")
     actions = ["approve", "discard"]
 
     def _decide(self, request, queryset, service, verb):
-        for result in queryset.filter(decision=SyncRunList.Decision.PENDING):
+        for result in queryset.filter(decision=ListRunResult.Decision.PENDING):
             try:
-                service(run_list=result, user=request.user)
+                service(result=result, user=request.user)
             except ValidationError as exc:
                 self.message_user(request, f"{result.list}: {' '.join(exc.messages)}", messages.ERROR)
             else:

@@ -8,7 +8,7 @@ How the tables relate (see ``sync/`` for the cycle):
     Smile --fetch--> SmileCustomer (the snapshot, one row per Smile customer, batched upserts)
                      VipTier       (the tier list of the last good cycle)
     snapshot --publish (set-based SQL, one transaction per cycle)--> ListItem + ListChange
-    SyncRun / SyncRunList record each cycle and each list's outcome (published / held / stale); a cycle
+    SyncRun / ListRunResult record each cycle and each list's outcome (published / held / stale); a cycle
     asked for is a ``queued`` SyncRun until a worker takes it (at most one per merchant).
     RefreshRequest is a webhook's "this customer changed", coalesced per customer until refreshed.
     SyncState holds the merchant's watermark, change counter and full-walk checkpoint;
@@ -267,7 +267,7 @@ class SyncRun(models.Model):
         return f"{self.get_kind_display()} run #{self.pk} ({self.status})"
 
 
-class SyncRunList(models.Model):
+class ListRunResult(models.Model):
     """What one run did to one list. ``outcome=held`` is also the held-removal record an admin decides."""
 
     class Outcome(models.TextChoices):

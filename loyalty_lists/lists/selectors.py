@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from loyalty_lists.lists.membership import email_normalize
 
-from .models import ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, SyncState
+from .models import ListItem, ListRunResult, LoyaltyList, SmileCustomer, SyncRun, SyncState
 
 CYCLE_KINDS = (SyncRun.Kind.DELTA, SyncRun.Kind.FULL)
 GOOD_STATUSES = (SyncRun.Status.SUCCEEDED, SyncRun.Status.HELD)
@@ -58,11 +58,11 @@ def customers_for_email(*, merchant_id: int, email: str) -> QuerySet[SmileCustom
 def held_list_ids(*, merchant_id: int, lists) -> QuerySet:
     """Which of ``lists`` (lists or ids) have a run held for approval, waiting for an admin's decision
     (index ``(list, decision)``)."""
-    return SyncRunList.objects.filter(
+    return ListRunResult.objects.filter(
         merchant_id=merchant_id,
         list__in=lists,
-        outcome=SyncRunList.Outcome.HELD,
-        decision=SyncRunList.Decision.PENDING,
+        outcome=ListRunResult.Outcome.HELD,
+        decision=ListRunResult.Decision.PENDING,
     ).values_list("list_id", flat=True)
 
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from integrations.smile.errors import SmileError
 
-from .models import Audience, LoyaltyList, SyncRun, SyncRunList, VipTier
+from .models import Audience, ListRunResult, LoyaltyList, SyncRun, VipTier
 from .sync import queue, refresh
 from .sync.cycle import cycle_run
 from .sync.publish import ALL, publish_list
@@ -105,8 +105,8 @@ def list_update(
     with transaction.atomic():
         lst.save(update_fields=fields)
         if rule_changed:  # a held result was computed under the old rule: it no longer applies
-            SyncRunList.objects.filter(list=lst, decision=SyncRunList.Decision.PENDING).update(
-                decision=SyncRunList.Decision.SUPERSEDED, decided_at=timezone.now()
+            ListRunResult.objects.filter(list=lst, decision=ListRunResult.Decision.PENDING).update(
+                decision=ListRunResult.Decision.SUPERSEDED, decided_at=timezone.now()
             )
         if rule_changed and enqueue:
             sync_enqueue(merchant=lst.merchant)
@@ -192,19 +192,19 @@ def vip_tiers_refresh(*, merchant, client=None) -> TierChanges:
 
 
 # --- held runs --------------------------------------------------------------------------------------
-def _pending_hold(run_list: SyncRunList) -> SyncRunList:
-    locked = SyncRunList.objects.select_for_update().select_related("list", "run").get(pk=run_list.pk)
-    if locked.decision != SyncRunList.Decision.PENDING:
+def _pending_hold(result: ListRunResult) -> ListRunResult:
+    locked = ListRunResult.objects.select_for_update().select_related("list", "run").get(pk=result.pk)
+    if locked.decision != ListRunResult.Decision.PENDING:
         raise ValidationError(f"This held run was already {locked.get_decision_display().lower()}.")
     return locked
 
 
-def held_run_approve(*, run_list: SyncRunList, user=None) -> SyncRunList:
+def held_run_approve(*, result: ListRunResult, user=None) -> ListRunResult:
     """Apply a held list: publish it from the current snapshot, removals included."""
-    state_ensure(run_list.merchant_id)
+    state_ensure(result.merchant_id)
     with transaction.atomic():
-        state = state_lock(run_list.merchant_id)
-        held = _pending_hold(run_list)
+        state = state_lock(result.merchant_id)
+        held = _pending_hold(result)
         lst = held.list
         if lst.is_stale:
             raise ValidationError("The list is stale (its VIP tier vanished); it cannot be published.")
@@ -223,10 +223,10 @@ def held_run_approve(*, run_list: SyncRunList, user=None) -> SyncRunList:
                 "updated_at",
             ]
         )
-        SyncRunList.objects.filter(list=lst, decision=SyncRunList.Decision.PENDING).exclude(
+        ListRunResult.objects.filter(list=lst, decision=ListRunResult.Decision.PENDING).exclude(
             pk=held.pk
-        ).update(decision=SyncRunList.Decision.SUPERSEDED, decided_at=now)
-        held.decision = SyncRunList.Decision.APPROVED
+        ).update(decision=ListRunResult.Decision.SUPERSEDED, decided_at=now)
+        held.decision = ListRunResult.Decision.APPROVED
         held.decided_by, held.decided_at = user, now
         held.added, held.removed, held.changed = outcome.added, outcome.removed, outcome.changed
         held.save(update_fields=["decision", "decided_by", "decided_at", "added", "removed", "changed"])
@@ -234,11 +234,11 @@ def held_run_approve(*, run_list: SyncRunList, user=None) -> SyncRunList:
     return held
 
 
-def held_run_discard(*, run_list: SyncRunList, user=None) -> SyncRunList:
+def held_run_discard(*, result: ListRunResult, user=None) -> ListRunResult:
     """Drop a held list's changes; the list stays as it is (the next cycle re-evaluates it)."""
     with transaction.atomic():
-        held = _pending_hold(run_list)
-        held.decision = SyncRunList.Decision.DISCARDED
+        held = _pending_hold(result)
+        held.decision = ListRunResult.Decision.DISCARDED
         held.decided_by, held.decided_at = user, timezone.now()
         held.save(update_fields=["decision", "decided_by", "decided_at"])
     logger.info("Held list %s of run %s discarded", held.list_id, held.run_id)

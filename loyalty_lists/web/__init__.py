@@ -8,7 +8,7 @@ where a page updates itself. Every view is ``@merchant_page``: signed in, scoped
     /lists/<id>/                         members: search, filter, sort, keyset pages; chart; banners
     /lists/<id>/export.csv               streamed CSV of what the list page shows (same query string)
     /lists/<id>/delete/                  confirm, then delete
-    /lists/<id>/held/<run_list_id>/approve|discard   (POST) decide a held run
+    /lists/<id>/held/<result_id>/approve|discard   (POST) decide a held run
     /runs/, /runs/<id>/                  sync history, one run's list outcomes and changes
     /runs/progress/                      the progress bar (htmx partial; polls itself while a sync runs)
     /sync-now/                           (POST) queue a cycle

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.humanize.templatetags.humanize import intcomma
 
-from loyalty_lists.lists.models import SyncRunList
+from loyalty_lists.lists.models import ListRunResult
 
 from .templatetags.loyalty_web import absolute
 
@@ -43,20 +43,20 @@ def _n(value: int) -> str:
     return intcomma(value, use_l10n=False)
 
 
-def _title(result: SyncRunList, size: int) -> str:
+def _title(result: ListRunResult, size: int) -> str:
     when = absolute(result.run.started_at)
     change = f"+{_n(result.added)} −{_n(result.removed)}"
-    if result.outcome == SyncRunList.Outcome.HELD:
+    if result.outcome == ListRunResult.Outcome.HELD:
         note = f"held ({_n(result.removed)} removals waiting), {result.get_decision_display().lower()}"
-    elif result.outcome == SyncRunList.Outcome.STALE:
+    elif result.outcome == ListRunResult.Outcome.STALE:
         note = "skipped: the list is stale"
     else:
         note = change
     return f"Run #{result.run_id}, {when}: {_n(size)} members ({note})"
 
 
-def member_count_chart(history: list[tuple[SyncRunList, int]]) -> Chart | None:
-    """``history``: ``(SyncRunList, member count after the run)``, oldest first."""
+def member_count_chart(history: list[tuple[ListRunResult, int]]) -> Chart | None:
+    """``history``: ``(ListRunResult, member count after the run)``, oldest first."""
     if not history:
         return None
     history = [(result, max(0, size)) for result, size in history]  # a count is never negative

@@ -9,7 +9,14 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from loyalty_lists.lists.membership import email_normalize, membership_q
-from loyalty_lists.lists.models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRunList, VipTier
+from loyalty_lists.lists.models import (
+    ListChange,
+    ListItem,
+    ListRunResult,
+    LoyaltyList,
+    SmileCustomer,
+    VipTier,
+)
 from loyalty_lists.lists.selectors import customers_for_email
 
 from .paging import Ordering, Page, keyset_page, ordered
@@ -120,12 +127,12 @@ def list_preview(*, merchant, audience: str, vip_tier_id: int | None, sample_siz
 
 
 # --- chart ---------------------------------------------------------------------------------------------
-def list_size_history(*, list: LoyaltyList, runs: int = 30) -> list[tuple[SyncRunList, int]]:
+def list_size_history(*, list: LoyaltyList, runs: int = 30) -> list[tuple[ListRunResult, int]]:
     """The list's member count after each of its last ``runs`` runs (cycles, and webhook refreshes
     grouped per minute), oldest first: the size it had before the run (``list_size``, recorded by
     every path) plus what the run published."""
     results = (
-        SyncRunList.objects.filter(merchant_id=list.merchant_id, list=list)
+        ListRunResult.objects.filter(merchant_id=list.merchant_id, list=list)
         .select_related("run")
         .order_by("-run_id")[:runs]
     )
@@ -133,8 +140,8 @@ def list_size_history(*, list: LoyaltyList, runs: int = 30) -> list[tuple[SyncRu
     for result in reversed(builtin_list(results)):
         size = result.list_size
         if (
-            result.outcome == SyncRunList.Outcome.PUBLISHED
-            or result.decision == SyncRunList.Decision.APPROVED
+            result.outcome == ListRunResult.Outcome.PUBLISHED
+            or result.decision == ListRunResult.Decision.APPROVED
         ):
             size = result.list_size + result.added - result.removed
         points.append((result, size))
@@ -178,25 +185,25 @@ def tier_filter_options(*, list: LoyaltyList, tiers: dict[int, VipTier]) -> buil
 
 
 # --- held runs -----------------------------------------------------------------------------------------
-def pending_holds(*, merchant) -> QuerySet[SyncRunList]:
+def pending_holds(*, merchant) -> QuerySet[ListRunResult]:
     """The merchant's held runs waiting for an admin's approve / discard (badges, the overview)."""
-    holds = SyncRunList.objects.for_merchant(merchant).filter(
-        outcome=SyncRunList.Outcome.HELD, decision=SyncRunList.Decision.PENDING
+    holds = ListRunResult.objects.for_merchant(merchant).filter(
+        outcome=ListRunResult.Outcome.HELD, decision=ListRunResult.Decision.PENDING
     )
     return holds.select_related("run").order_by("-run_id")
 
 
-def list_holds(*, list: LoyaltyList, decided: int = 5) -> builtin_list[SyncRunList]:
+def list_holds(*, list: LoyaltyList, decided: int = 5) -> builtin_list[ListRunResult]:
     """The list's held runs waiting for a decision (at most one: a later hold supersedes it) and its last
     ``decided`` ones an admin approved or discarded (who, when), newest first, in one query."""
-    holds = SyncRunList.objects.filter(
+    holds = ListRunResult.objects.filter(
         merchant_id=list.merchant_id,
         list=list,
-        outcome=SyncRunList.Outcome.HELD,
+        outcome=ListRunResult.Outcome.HELD,
         decision__in=[
-            SyncRunList.Decision.PENDING,
-            SyncRunList.Decision.APPROVED,
-            SyncRunList.Decision.DISCARDED,
+            ListRunResult.Decision.PENDING,
+            ListRunResult.Decision.APPROVED,
+            ListRunResult.Decision.DISCARDED,
         ],
     )
     return builtin_list(holds.select_related("run", "decided_by").order_by("-run_id")[: decided + 1])

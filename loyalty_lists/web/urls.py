@@ -13,8 +13,8 @@ urlpatterns = [
     path("lists/<int:pk>/edit/", lists.list_edit, name="list_edit"),
     path("lists/<int:pk>/delete/", lists.list_delete, name="list_delete"),
     path("lists/<int:pk>/export.csv", list_detail.list_export, name="list_export"),
-    path("lists/<int:pk>/held/<int:run_list_id>/approve", list_detail.held_approve, name="held_approve"),
-    path("lists/<int:pk>/held/<int:run_list_id>/discard", list_detail.held_discard, name="held_discard"),
+    path("lists/<int:pk>/held/<int:result_id>/approve", list_detail.held_approve, name="held_approve"),
+    path("lists/<int:pk>/held/<int:result_id>/discard", list_detail.held_discard, name="held_discard"),
     # Sync
     path("runs/", runs.run_index, name="run_index"),
     path("runs/progress/", runs.sync_progress_partial, name="sync_progress"),

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from loyalty_lists.lists.explain import Evidence, explain
-from loyalty_lists.lists.models import ListItem, SyncRunList
+from loyalty_lists.lists.models import ListItem, ListRunResult
 
 from .conftest import T0, make_customer, make_item, make_list, make_run, make_tier
 
@@ -129,7 +129,7 @@ def _workflow_lists(shop, count):
             make_item(lst, "ann@example.com", smile_id=1, tier=tier, snapshot=False)
         lists.append(lst)
     run = make_run(shop, status="held")
-    SyncRunList.objects.create(merchant=shop, run=run, list=lists[-1], outcome="held", decision="pending")
+    ListRunResult.objects.create(merchant=shop, run=run, list=lists[-1], outcome="held", decision="pending")
     return lists
 
 
@@ -231,7 +231,7 @@ def test_reasons_are_explains_for_every_non_member_list(api, shop, customers):
         make_list(shop, "stale", "vip_tier", tier=13, stale_since=T0, stale_reason="Gone."),
     ]
     held = make_run(shop, status="held")
-    SyncRunList.objects.create(merchant=shop, run=held, list=lists[1], outcome="held", decision="pending")
+    ListRunResult.objects.create(merchant=shop, run=held, list=lists[1], outcome="held", decision="pending")
     answers = {r["list_id"]: r for r in _lookup(api, {"email": "ann@example.com"})["results"]}
     for lst in lists:  # each explained on its own, from its own rows
         alone = explain(

@@ -1,6 +1,6 @@
 import pytest
 
-from loyalty_lists.lists.models import SyncRunList
+from loyalty_lists.lists.models import ListRunResult
 
 from .conftest import T0, make_customer, make_item, make_list, make_run, make_tier
 
@@ -78,8 +78,8 @@ def test_a_held_run_explains_a_missing_member(api, shop):
     lst = make_list(shop)
     make_customer(shop, "ann@example.com")
     run = make_run(shop, status="held")
-    SyncRunList.objects.create(
-        merchant=shop, run=run, list=lst, outcome="held", decision=SyncRunList.Decision.PENDING
+    ListRunResult.objects.create(
+        merchant=shop, run=run, list=lst, outcome="held", decision=ListRunResult.Decision.PENDING
     )
     assert _member(api, lst, "ann@example.com")["reason_code"] == "held"
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from integrations.smile.sandbox.testing import SandboxProcess
 from tests.support.ground_truth import export_customers, export_tier_names
 from tests.support.processes import QCluster
+from tests.support.sandbox import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

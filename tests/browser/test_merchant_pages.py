@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from integrations.smile.models import SmileConnection
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListItem, SyncRunList, VipTier
+from loyalty_lists.lists.models import ListItem, ListRunResult, VipTier
 
 from .conftest import connected_with_synced_lists, ground_truth, log_in, screenshot
 
@@ -332,7 +332,7 @@ def test_who_approved_a_held_run_and_when_shows_on_the_list_and_in_the_history(
     expect(decided).to_contain_text(f"Run #{held_run.pk} would have removed 200")
     expect(decided).to_contain_text(f"approved by {user.email}")
     expect(decided.locator("time")).to_contain_text(re.compile(r"· just now|· \d+.*ago"))
-    hold = SyncRunList.objects.get(run=held_run, list=members)
+    hold = ListRunResult.objects.get(run=held_run, list=members)
     assert (hold.decided_by, hold.decision) == (user, "approved")
     assert ISO_UTC.fullmatch(decided.locator("time").get_attribute("datetime"))
     screenshot(page, "list-detail")

@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListChange, SmileCustomer, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListRunResult, SmileCustomer, SyncRun
 
 from .conftest import assert_lists_match, items_of
 from .fakes import FakeSmile
@@ -28,7 +28,7 @@ def test_a_refresh_updates_the_customers_items_in_every_list(merchant, smile, ru
     assert items_of(lists[0])[cid].vip_tier_name == "Gold"
     kinds = sorted(ListChange.objects.filter(run=run).values_list("list_id", "kind"))
     assert kinds == [(lists[0].pk, "tier_up"), (lists[1].pk, "left"), (lists[2].pk, "joined")]
-    assert SyncRunList.objects.filter(run=run).count() == 3
+    assert ListRunResult.objects.filter(run=run).count() == 3
     lists[2].refresh_from_db()
     assert lists[2].item_count == 1
     assert smile.get_calls == 1

@@ -3,7 +3,7 @@
 import threading
 from datetime import timedelta
 
-from loyalty_lists.lists.models import ListChange, ListItem, SmileCustomer, SyncRun, SyncRunList, SyncState
+from loyalty_lists.lists.models import ListChange, ListItem, ListRunResult, SmileCustomer, SyncRun, SyncState
 from loyalty_lists.lists.sync.cycle import SAFETY_OVERLAP
 
 from .conftest import assert_lists_match, items_of
@@ -26,7 +26,7 @@ def test_the_first_sync_is_a_full_reconcile_that_fills_every_list(smile, run_cyc
     assert [len(items_of(lst)) for lst in lists] == [5, 6, 1]
     assert run.customers_fetched == 8 and run.lists_published == 3 and run.items_added == 12
     assert not ListChange.objects.filter(run=run).exists(), "a first fill records no per-shopper change"
-    results = SyncRunList.objects.filter(run=run)
+    results = ListRunResult.objects.filter(run=run)
     assert sorted(r.added for r in results) == [1, 5, 6]
     assert all(r.note.startswith("First fill") for r in results)
     for lst in lists:
@@ -37,7 +37,7 @@ def test_the_first_sync_is_a_full_reconcile_that_fills_every_list(smile, run_cyc
     smile.add("late@example.com")  # later runs record changes as before
     later = run_cycle()
     assert ListChange.objects.filter(run=later, kind="joined").count() == 2
-    assert not SyncRunList.objects.filter(run=later).exclude(note="").exists()
+    assert not ListRunResult.objects.filter(run=later).exclude(note="").exists()
 
 
 def test_a_full_walk_runs_one_cursor_chain_per_state_then_catches_up_on_changes(smile, run_cycle, make_list):
@@ -93,7 +93,7 @@ def test_a_delta_publishes_joins_leaves_and_changes_as_list_changes(smile, run_c
     assert (climb.previous_vip_tier_name, climb.vip_tier_name) == ("Bronze", "Gold")
     assert items_of(members)[earns].points_balance == 250
     assert items_of(members)[climbs].vip_tier_name == "Gold"
-    result = SyncRunList.objects.get(run=run, list=members)
+    result = ListRunResult.objects.get(run=run, list=members)
     assert (result.outcome, result.added, result.removed, result.changed) == ("published", 1, 1, 3)
     assert (run.items_added, run.items_removed, run.items_changed) == (1, 1, 3)
     members.refresh_from_db()
@@ -232,7 +232,7 @@ def test_a_new_list_is_filled_whole_by_the_next_cycle(smile, run_cycle, make_lis
     late = make_list("members_and_candidates")
     run = run_cycle()
     assert len(items_of(late)) == 4
-    assert SyncRunList.objects.get(run=run, list=late).added == 4
+    assert ListRunResult.objects.get(run=run, list=late).added == 4
 
 
 def test_cycles_of_two_merchants_never_mix(merchant_factory, smile, make_list):

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from loyalty_lists.lists.explain import Evidence
 from loyalty_lists.lists.explain import explain as explain_rows
-from loyalty_lists.lists.models import LoyaltyList, SmileCustomer, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListRunResult, LoyaltyList, SmileCustomer, SyncRun
 from loyalty_lists.lists.selectors import items_for_email
 
 
@@ -98,7 +98,9 @@ def test_explaining_one_email_in_every_list_costs_the_same_few_queries_for_1_or_
     held = SyncRun.objects.create(
         merchant=merchant, kind="delta", status="held", started_at=merchant.created_at
     )
-    SyncRunList.objects.create(merchant=merchant, run=held, list=lists[0], outcome="held", decision="pending")
+    ListRunResult.objects.create(
+        merchant=merchant, run=held, list=lists[0], outcome="held", decision="pending"
+    )
     lists = list(LoyaltyList.objects.filter(pk__in=[lst.pk for lst in lists]).order_by("name"))
     with CaptureQueriesContext(connection) as ctx:
         evidence = Evidence(merchant_id=merchant.pk, email="ann@example.com", lists=lists)

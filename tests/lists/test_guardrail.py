@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from loyalty_lists.lists import services
 from loyalty_lists.lists.explain import Evidence, explain
-from loyalty_lists.lists.models import ListChange, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListRunResult
 
 from .conftest import assert_lists_match, items_of
 
@@ -29,13 +29,13 @@ def test_a_mass_removal_is_held_and_nothing_is_published_for_that_list(smile, ru
     run = run_cycle()
 
     assert run.status == "held"
-    held = SyncRunList.objects.get(run=run, list=members)
+    held = ListRunResult.objects.get(run=run, list=members)
     assert (held.outcome, held.decision, held.removed, held.list_size) == ("held", "pending", 21, 100)
     assert len(items_of(members)) == 100 and items_of(members)[ids[50]].points_balance == 0, (
         "nothing published"
     )
     assert not ListChange.objects.filter(run=run, list=members).exists()
-    assert SyncRunList.objects.get(run=run, list=everyone).outcome == "published"
+    assert ListRunResult.objects.get(run=run, list=everyone).outcome == "published"
     assert items_of(everyone)[ids[0]].state == "candidate", "the other lists are published"
     evidence = Evidence(merchant_id=members.merchant_id, email="shopper0@example.com", lists=[members])
     items = members.items.filter(email="shopper0@example.com")
@@ -78,9 +78,9 @@ def test_approving_a_held_list_applies_it_from_the_current_snapshot(smile, run_c
     for cid in ids[:30]:
         smile.update(cid, state="disabled")
     run = run_cycle()
-    held = SyncRunList.objects.get(run=run, list=members, decision="pending")
+    held = ListRunResult.objects.get(run=run, list=members, decision="pending")
 
-    approved = services.held_run_approve(run_list=held)
+    approved = services.held_run_approve(result=held)
 
     assert (approved.decision, approved.removed) == ("approved", 30)
     assert_lists_match([members], smile)
@@ -88,10 +88,12 @@ def test_approving_a_held_list_applies_it_from_the_current_snapshot(smile, run_c
     members.refresh_from_db()
     assert members.item_count == 70
     with pytest.raises(ValidationError):
-        services.held_run_approve(run_list=held)
+        services.held_run_approve(result=held)
     smile.update(ids[40], points=5)
     later = run_cycle()
-    assert SyncRunList.objects.get(run=later, list=members).outcome == "published", "later cycles publish it"
+    assert ListRunResult.objects.get(run=later, list=members).outcome == "published", (
+        "later cycles publish it"
+    )
     assert items_of(members)[ids[40]].points_balance == 5
 
 
@@ -100,17 +102,17 @@ def test_discarding_a_held_list_keeps_it_and_the_next_cycle_decides_again(smile,
     for cid in ids[:30]:
         smile.update(cid, state="disabled")
     run = run_cycle()
-    held = SyncRunList.objects.get(run=run, list=members)
+    held = ListRunResult.objects.get(run=run, list=members)
 
-    services.held_run_discard(run_list=held)
+    services.held_run_discard(result=held)
 
     held.refresh_from_db()
     assert held.decision == "discarded"
     assert len(items_of(members)) == 100
     again = run_cycle()
     assert again.status == "held", "Smile still says so: the next cycle holds the list again"
-    assert SyncRunList.objects.get(run=again, list=members).decision == "pending"
-    assert SyncRunList.objects.get(run=again, list=members).removed == 30
+    assert ListRunResult.objects.get(run=again, list=members).decision == "pending"
+    assert ListRunResult.objects.get(run=again, list=members).removed == 30
 
 
 def test_a_later_publish_supersedes_a_pending_hold(smile, run_cycle, big_list):
@@ -124,7 +126,7 @@ def test_a_later_publish_supersedes_a_pending_hold(smile, run_cycle, big_list):
     second = run_cycle()
 
     assert second.status == "succeeded"
-    assert SyncRunList.objects.get(run=first, list=members).decision == "superseded"
+    assert ListRunResult.objects.get(run=first, list=members).decision == "superseded"
     assert len(items_of(members)) == 100
 
 
@@ -138,7 +140,7 @@ def test_a_rule_change_is_published_whole_without_the_guardrail(smile, run_cycle
     for cid in ids[:50]:  # a pending hold under the old rule: 50 of 200 leave Gold
         smile.update(cid, tier=silver)
     assert run_cycle().status == "held"
-    hold = SyncRunList.objects.get(list=lst, decision="pending")
+    hold = ListRunResult.objects.get(list=lst, decision="pending")
 
     services.list_update(list=lst, vip_tier_id=silver, enqueue=False)  # most of the 200 items leave
 
@@ -146,7 +148,7 @@ def test_a_rule_change_is_published_whole_without_the_guardrail(smile, run_cycle
     assert hold.decision == "superseded", "the old rule's hold no longer applies"
     run = run_cycle()
     assert run.status == "succeeded"
-    result = SyncRunList.objects.get(run=run, list=lst)
+    result = ListRunResult.objects.get(run=run, list=lst)
     assert result.outcome == "published" and "rule changed" in result.note.lower()
     assert (result.removed, result.added, result.changed) == (150, 20, 50)
     assert_lists_match([lst], smile)
@@ -157,4 +159,4 @@ def test_a_rule_change_is_published_whole_without_the_guardrail(smile, run_cycle
         smile.update(cid, state="disabled")
     with override_settings(SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS=50):
         later = run_cycle()
-    assert later.status == "held" and SyncRunList.objects.get(run=later, list=lst).note == ""
+    assert later.status == "held" and ListRunResult.objects.get(run=later, list=lst).note == ""

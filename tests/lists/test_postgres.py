@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListChange, SyncLease, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListRunResult, SyncLease, SyncRun
 
 from .conftest import assert_lists_match, items_of
 from .test_lease import Gate
@@ -55,8 +55,8 @@ def test_cycles_webhooks_and_holds_keep_lists_exact_on_postgresql(smile, run_cyc
         smile.update(cid, state="disabled")
     held = run_cycle()
     assert held.status == "held"
-    result = SyncRunList.objects.get(run=held, list=lists[0])
-    services.held_run_approve(run_list=result)
+    result = ListRunResult.objects.get(run=held, list=lists[0])
+    services.held_run_approve(result=result)
     assert_lists_match(lists[:1], smile)
 
 

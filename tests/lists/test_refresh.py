@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListChange, LoyaltyList, RefreshRequest, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListRunResult, LoyaltyList, RefreshRequest, SyncRun
 from loyalty_lists.lists.sync import refresh
 
 from .conftest import assert_lists_match, items_of
@@ -60,7 +60,7 @@ def test_a_tier_deleted_in_smile_makes_its_list_stale_with_its_members_on_the_fi
         item.vip_tier_name is None for item in items_of(members).values() if item.smile_customer_id in golden
     )
     assert smile.tier_calls == 2, "the cycle's and the first refresh's: the others see the list stale"
-    stale_result = SyncRunList.objects.get(list=gold_list, outcome="stale")
+    stale_result = ListRunResult.objects.get(list=gold_list, outcome="stale")
     assert stale_result.run.kind == "webhook" and "webhook refresh" in stale_result.note
     assert not ListChange.objects.filter(list=gold_list).exists()
 
@@ -101,14 +101,14 @@ def test_webhook_removals_count_together_for_the_guardrail_and_hold_the_list(mer
 
     members.refresh_from_db()
     assert members.item_count >= 160, f"drained to {members.item_count}: the guardrail did not hold"
-    held = SyncRunList.objects.filter(list=members, outcome="held", decision="pending")
+    held = ListRunResult.objects.filter(list=members, outcome="held", decision="pending")
     assert held.count() == 1, "one pending decision, the newest hold"
     [hold] = held
     assert hold.run.kind == "webhook" and hold.run.status == "held"
     assert members.item_count == 160, "20 % published (the guardrail's share), then held"
     assert hold.removed == 20, "the hold says what an approval removes: everyone else who left"
 
-    services.held_run_approve(run_list=hold)
+    services.held_run_approve(result=hold)
     assert_lists_match([members], smile)
 
 
@@ -125,7 +125,7 @@ def test_a_burst_drained_at_once_is_held_like_one_run(merchant, make_list, run_c
 
     members.refresh_from_db()
     assert members.item_count == 150
-    hold = SyncRunList.objects.get(list=members, outcome="held")
+    hold = ListRunResult.objects.get(list=members, outcome="held")
     assert hold.removed == 50 and (hold.run.kind, hold.run.status) == ("webhook", "held")
 
 
@@ -138,7 +138,7 @@ def test_removals_an_admin_approved_do_not_count_again(merchant, make_list, run_
         smile.update(cid, state="candidate")
         webhook(merchant, cid)
     drain(merchant, smile)
-    services.held_run_approve(run_list=SyncRunList.objects.get(list=members, outcome="held"))
+    services.held_run_approve(result=ListRunResult.objects.get(list=members, outcome="held"))
 
     smile.update(cids[50], state="candidate")
     webhook(merchant, cids[50])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loyalty_lists.lists import selectors
-from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncRun, SyncRunList, SyncState
+from loyalty_lists.lists.models import ListItem, ListRunResult, LoyaltyList, SyncRun, SyncState
 
 
 @pytest.fixture
@@ -91,11 +91,11 @@ def test_held_list_ids_and_as_of_are_the_merchants_own(filled, merchant, merchan
     theirs = LoyaltyList.objects.create(merchant=stranger, name="T", audience="all_members")
     for owner, lst, started in ((merchant, filled, base), (stranger, theirs, base + timedelta(hours=1))):
         run = SyncRun.objects.create(merchant=owner, kind="delta", status="held", started_at=started)
-        SyncRunList.objects.create(merchant=owner, run=run, list=lst, outcome="held", decision="pending")
+        ListRunResult.objects.create(merchant=owner, run=run, list=lst, outcome="held", decision="pending")
         SyncState.objects.create(merchant=owner, watermark=started)
     decided = SyncRun.objects.create(merchant=merchant, kind="delta", status="held", started_at=base)
     other = LoyaltyList.objects.create(merchant=merchant, name="O", audience="all_members")
-    SyncRunList.objects.create(
+    ListRunResult.objects.create(
         merchant=merchant, run=decided, list=other, outcome="held", decision="approved"
     )
     asked = [filled.pk, theirs.pk, other.pk]

@@ -7,7 +7,7 @@ from django_q.signing import SignedPackage
 
 from integrations.smile.models import SmileConnection
 from loyalty_lists.lists import services, tasks
-from loyalty_lists.lists.models import ListChange, ListItem, LoyaltyList, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListItem, ListRunResult, LoyaltyList, SyncRun
 
 from .conftest import assert_lists_match, items_of
 
@@ -69,7 +69,9 @@ def test_deleting_a_list_deletes_its_items_and_history(smile, run_cycle, make_li
     services.list_delete(list=lst)
     assert not LoyaltyList.objects.exists()
     assert (
-        not ListItem.objects.exists() and not ListChange.objects.exists() and not SyncRunList.objects.exists()
+        not ListItem.objects.exists()
+        and not ListChange.objects.exists()
+        and not ListRunResult.objects.exists()
     )
 
 

@@ -1,7 +1,7 @@
 """VIP tiers: renames, vanished tiers (stale lists), returning tiers."""
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncRunList, VipTier
+from loyalty_lists.lists.models import ListItem, ListRunResult, LoyaltyList, VipTier
 
 from .conftest import assert_lists_match, items_of
 
@@ -48,7 +48,7 @@ def test_a_list_whose_tier_vanished_becomes_stale_with_the_reason_and_is_frozen(
         and "no longer exists" in tier_list.stale_reason
     )
     assert set(items_of(tier_list)) == {first} and items_of(tier_list)[first].points_balance == 0, "frozen"
-    assert SyncRunList.objects.get(run=run, list=tier_list).outcome == "stale"
+    assert ListRunResult.objects.get(run=run, list=tier_list).outcome == "stale"
     assert not VipTier.objects.get(smile_id=gold).exists_in_smile
     assert items_of(members)[first].vip_tier_name is None, "names come from this cycle's tier list"
     assert run.status == "succeeded"
@@ -70,7 +70,7 @@ def test_a_stale_list_recovers_when_its_tier_comes_back(smile, run_cycle, make_l
     assert not tier_list.is_stale and tier_list.stale_reason == ""
     assert_lists_match([tier_list], smile)
     assert len(items_of(tier_list)) == 2
-    assert SyncRunList.objects.get(run=run, list=tier_list).outcome == "published"
+    assert ListRunResult.objects.get(run=run, list=tier_list).outcome == "published"
 
 
 def test_a_webhook_refresh_leaves_a_stale_list_alone(smile, run_cycle, make_list):

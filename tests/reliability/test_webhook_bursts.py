@@ -14,7 +14,7 @@ from django.db import connection
 
 from integrations.smile.models import SmileConnection
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListItem, LoyaltyList, RefreshRequest, SyncRunList, SyncState
+from loyalty_lists.lists.models import ListItem, ListRunResult, LoyaltyList, RefreshRequest, SyncState
 from tests.integrations.smile.conftest import (
     connect_with_sandbox_tokens,
     max_in_any_window,
@@ -123,7 +123,7 @@ def test_a_tier_deleted_in_smile_arrives_as_a_webhook_burst_and_its_list_goes_st
     tier_list.refresh_from_db()
     assert not tier_list.is_stale and tier_list.vip_tier_id == recreated["id"]
     assert items(tier_list) == frozen
-    services.held_run_approve(run_list=SyncRunList.objects.get(list=tier_list, decision="pending"), user=user)
+    services.held_run_approve(result=ListRunResult.objects.get(list=tier_list, decision="pending"), user=user)
     assert items(tier_list) == {back}
     assert GroundTruth.of(sandbox.export()).mismatches(merchant) == {}
 
@@ -142,10 +142,10 @@ def test_a_third_of_a_list_leaving_through_webhooks_holds_the_list_instead_of_dr
 
     members.refresh_from_db()
     assert members.item_count >= size * 0.8 - 1, f"drained from {size} to {members.item_count}"
-    hold = SyncRunList.objects.get(list=members, outcome="held", decision="pending")
+    hold = ListRunResult.objects.get(list=members, outcome="held", decision="pending")
     assert members.item_count - hold.removed == size - len(leaving), "the hold holds everyone who left"
     client.force_login(user)
     assert "held" in client.get(f"/lists/{members.pk}/").content.decode().lower()
 
-    services.held_run_approve(run_list=hold, user=user)
+    services.held_run_approve(result=hold, user=user)
     assert GroundTruth.of(sandbox.export()).mismatches(merchant) == {}

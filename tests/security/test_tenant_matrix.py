@@ -23,7 +23,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from integrations.smile.models import SmileConnection
 from loyalty_lists.api.keys import api_key_create
-from loyalty_lists.lists.models import SyncRunList
+from loyalty_lists.lists.models import ListRunResult
 from tests.api.conftest import make_item, make_list, make_run
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 class Route:
     kind: str
     # page_object / api_object: (method, path template, body) per request; the template is formatted with
-    # B's ids: {list}, {run}, {run_list}, {key} (and A's {a_list} where a route takes two ids).
+    # B's ids: {list}, {run}, {result}, {key} (and A's {a_list} where a route takes two ids).
     requests: tuple = field(default=())
 
 
@@ -143,18 +143,18 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("lists/<int:pk>/export.csv", "web:list_export"): Route(
         "page_object", (get("/lists/{list}/export.csv"),)
     ),
-    ("lists/<int:pk>/held/<int:run_list_id>/approve", "web:held_approve"): Route(
+    ("lists/<int:pk>/held/<int:result_id>/approve", "web:held_approve"): Route(
         "page_object",
         (
-            post("/lists/{list}/held/{run_list}/approve"),
-            post("/lists/{a_list}/held/{run_list}/approve"),  # A's list, B's held run
+            post("/lists/{list}/held/{result}/approve"),
+            post("/lists/{a_list}/held/{result}/approve"),  # A's list, B's held run
         ),
     ),
-    ("lists/<int:pk>/held/<int:run_list_id>/discard", "web:held_discard"): Route(
+    ("lists/<int:pk>/held/<int:result_id>/discard", "web:held_discard"): Route(
         "page_object",
         (
-            post("/lists/{list}/held/{run_list}/discard"),
-            post("/lists/{a_list}/held/{run_list}/discard"),
+            post("/lists/{list}/held/{result}/discard"),
+            post("/lists/{a_list}/held/{result}/discard"),
         ),
     ),
     ("runs/<int:pk>/", "web:run_detail"): Route("page_object", (get("/runs/{run}/"),)),
@@ -195,7 +195,7 @@ class Tenant:
     key: str
     list: object
     run: object
-    run_list: object
+    result: object
     api_key_id: int
 
 
@@ -205,17 +205,17 @@ def _tenant(merchant_factory, slug: str, person: str) -> Tenant:
     lst = make_list(merchant, f"{slug.title()} members")
     make_item(lst, f"{person}@example.com")
     run = make_run(merchant, status="held")
-    run_list = SyncRunList.objects.create(
+    result = ListRunResult.objects.create(
         merchant=merchant,
         run=run,
         list=lst,
-        outcome=SyncRunList.Outcome.HELD,
+        outcome=ListRunResult.Outcome.HELD,
         removed=50,
         list_size=100,
-        decision=SyncRunList.Decision.PENDING,
+        decision=ListRunResult.Decision.PENDING,
     )
     SmileConnection.objects.create(merchant=merchant, status=SmileConnection.Status.CONNECTED)
-    return Tenant(merchant, user, key, lst, run, run_list, api_key.pk)
+    return Tenant(merchant, user, key, lst, run, result, api_key.pk)
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def _fill(value, a: Tenant, b: Tenant):
     ids = {
         "list": b.list.pk,
         "run": b.run.pk,
-        "run_list": b.run_list.pk,
+        "result": b.result.pk,
         "key": b.api_key_id,
         "a_list": a.list.pk,
     }
@@ -248,8 +248,8 @@ def _b_is_untouched(b: Tenant):
     lst = LoyaltyList.objects.get(pk=b.list.pk)
     assert lst.name == "Bravo members"
     assert ListItem.objects.filter(list=lst).count() == 1
-    run_list = SyncRunList.objects.get(pk=b.run_list.pk)
-    assert run_list.decision == SyncRunList.Decision.PENDING
+    result = ListRunResult.objects.get(pk=b.result.pk)
+    assert result.decision == ListRunResult.Decision.PENDING
     assert ApiKey.objects.get(pk=b.api_key_id).revoked_at is None
 
 
@@ -302,7 +302,7 @@ def test_every_object_route_is_reachable_by_its_owner(client, tenants):
         method, path, _body = spec.requests[0]
         if method != "get":
             continue
-        path = path.format(list=b.list.pk, run=b.run.pk, run_list=b.run_list.pk, key=b.api_key_id, a_list=0)
+        path = path.format(list=b.list.pk, run=b.run.pk, result=b.result.pk, key=b.api_key_id, a_list=0)
         assert client.get(path).status_code == 200, path
     headers = {"Authorization": f"Bearer {b.key}"}
     for spec in ROUTES.values():

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from loyalty_lists.lists.models import SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListRunResult, SyncRun
 
 from .conftest import connect, make_list
 
@@ -25,7 +25,7 @@ def test_stale_and_held_lists_need_attention(staff, merchant, connected):
     )
     held = make_list(merchant, "Members")
     run = SyncRun.objects.create(merchant=merchant, kind="delta", status="held", started_at=timezone.now())
-    SyncRunList.objects.create(
+    ListRunResult.objects.create(
         merchant=merchant, run=run, list=held, outcome="held", removed=300, list_size=400, decision="pending"
     )
     body = staff.get("/").content.decode()

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListItem, SyncRunList
+from loyalty_lists.lists.models import ListItem, ListRunResult
 
 from .conftest import T0, make_items, make_list, make_tier, row_with
 
@@ -178,7 +178,7 @@ def held(merchant, smile, cycle, settings):
         smile.update(cid, state="disabled")
     run = cycle()
     assert run.status == "held"
-    return lst, SyncRunList.objects.get(run=run, list=lst)
+    return lst, ListRunResult.objects.get(run=run, list=lst)
 
 
 def test_a_held_run_shows_a_banner_with_approve_and_discard(staff, held):
@@ -371,7 +371,7 @@ def test_the_search_finds_any_part_of_the_email(staff, merchant):
 def test_the_chart_survives_thousands_of_webhook_runs_and_a_flat_series(staff, merchant):
     """Webhook refreshes once recorded lists of size 0: after 30 of them every point was -1 and the
     page crashed (ZeroDivisionError)."""
-    from loyalty_lists.lists.models import SyncRun, SyncRunList
+    from loyalty_lists.lists.models import ListRunResult, SyncRun
     from loyalty_lists.web.chart import member_count_chart
     from loyalty_lists.web.selectors import list_size_history
 
@@ -380,8 +380,8 @@ def test_the_chart_survives_thousands_of_webhook_runs_and_a_flat_series(staff, m
         SyncRun(merchant=merchant, kind="webhook", status="succeeded", started_at=T0, finished_at=T0)
         for _ in range(3000)
     )
-    SyncRunList.objects.bulk_create(
-        SyncRunList(merchant=merchant, run=run, list=lst, outcome="published", removed=1) for run in runs
+    ListRunResult.objects.bulk_create(
+        ListRunResult(merchant=merchant, run=run, list=lst, outcome="published", removed=1) for run in runs
     )  # the old records: list_size 0, one removal each
 
     for path in (

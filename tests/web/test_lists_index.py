@@ -1,6 +1,6 @@
 from django.utils import timezone
 
-from loyalty_lists.lists.models import SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListRunResult, SyncRun
 
 from .conftest import connect, make_items, make_list, make_tier, row_with, start_run
 
@@ -42,7 +42,7 @@ def test_it_badges_stale_and_held_lists(staff, merchant, connected):
     )
     held = make_list(merchant, "Members")
     run = SyncRun.objects.create(merchant=merchant, kind="delta", status="held", started_at=timezone.now())
-    SyncRunList.objects.create(
+    ListRunResult.objects.create(
         merchant=merchant, run=run, list=held, outcome="held", removed=500, list_size=600, decision="pending"
     )
     body = staff.get("/lists/").content.decode()

@@ -4,7 +4,7 @@ import pytest
 from django.urls import get_resolver
 from django.utils import timezone
 
-from loyalty_lists.lists.models import SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListRunResult, SyncRun
 
 from .conftest import make_items, make_list
 
@@ -14,7 +14,7 @@ def objects(merchant):
     lst = make_list(merchant, "Mine")
     make_items(lst, [{"email": "ann@example.com"}])
     run = SyncRun.objects.create(merchant=merchant, kind="delta", status="held", started_at=timezone.now())
-    hold = SyncRunList.objects.create(
+    hold = ListRunResult.objects.create(
         merchant=merchant, run=run, list=lst, outcome="held", removed=1, list_size=1, decision="pending"
     )
     return lst, run, hold

@@ -13,7 +13,7 @@
    the publish transaction (``tiers.tiers_apply``), so a failed cycle changes no list, not even its
    staleness, and a tier list older than one a webhook refresh applied meanwhile is ignored.
 4. **Publish** (``publish.py``, the one door into a list): every list, set-wise, in one transaction.
-5. **Record** (``record.py``): one ``SyncRunList`` per list, the run's totals, and the watermark — in
+5. **Record** (``record.py``): one ``ListRunResult`` per list, the run's totals, and the watermark — in
    the same transaction, so only a successful (or held) cycle advances it. The watermark is when the
    cycle's last pass over Smile *started* (a delta: the run's start; a full: its catch-up pass).
 6. When the lease is released, a cycle queued meanwhile gets its task (the follow-up).

@@ -3,7 +3,7 @@
 **The one door into a list.** Every path that changes list items — a cycle, a webhook refresh, an
 approval of a held run — goes through ``publish_lists`` / ``publish_list``, and only here are the list's
 promises kept: stale lists are frozen, the removal guardrail holds (over a window, whatever the path),
-and every change is recorded (``ListChange``; the caller records the ``SyncRunList``).
+and every change is recorded (``ListChange``; the caller records the ``ListRunResult``).
 
 For one list and a *candidate* set of snapshot rows (every row for a whole recompute, rows changed
 since the list's ``published_seq`` for an incremental one, some customers for a webhook refresh), three
@@ -23,7 +23,7 @@ The membership condition is ``membership_q`` compiled to SQL, so the rules exist
 old lists or the new ones, never a mix. The removal guardrail is checked per list before anything is
 written for it: the removals this publish would make, plus those published into the list within
 ``SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES`` (a burst of webhook refreshes counts like one run), against
-the list's size before them; a held list gets nothing and a ``SyncRunList(outcome=held)`` record.
+the list's size before them; a held list gets nothing and a ``ListRunResult(outcome=held)`` record.
 
 SQL strings here (and in ``snapshot.py``) interpolate only quoted identifiers and ``Q`` fragments
 compiled by Django; every value is a bound parameter (hence the ``S608`` / ``B608`` exemptions).
@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from ..membership import membership_q
-from ..models import ListChange, ListItem, LoyaltyList, SmileCustomer, SyncRun, SyncRunList, VipTier
+from ..models import ListChange, ListItem, ListRunResult, LoyaltyList, SmileCustomer, SyncRun, VipTier
 from .sql import col, distinct_op, dt, execute, fetch_value, qn, table, where_sql
 
 logger = logging.getLogger(__name__)
@@ -240,8 +240,8 @@ def _recent_removals(lst: LoyaltyList, now: datetime) -> int:
     since = now - timedelta(minutes=settings.SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES)
     if lst.guardrail_since is not None and lst.guardrail_since > since:
         since = lst.guardrail_since
-    recent = SyncRunList.objects.filter(
-        list=lst, outcome=SyncRunList.Outcome.PUBLISHED, published_at__gte=since
+    recent = ListRunResult.objects.filter(
+        list=lst, outcome=ListRunResult.Outcome.PUBLISHED, published_at__gte=since
     ).aggregate(removed=Sum("removed"))
     return recent["removed"] or 0
 
@@ -284,9 +284,9 @@ def publish_list(
                 size,
                 recent,
             )
-            return ListOutcome(lst.pk, SyncRunList.Outcome.HELD, removed=pending, list_size=size)
+            return ListOutcome(lst.pk, ListRunResult.Outcome.HELD, removed=pending, list_size=size)
     added, removed, changed = stmts.apply(run, now, record_changes=record_changes)
-    return ListOutcome(lst.pk, SyncRunList.Outcome.PUBLISHED, added, removed, changed, size)
+    return ListOutcome(lst.pk, ListRunResult.Outcome.PUBLISHED, added, removed, changed, size)
 
 
 def publish_lists(
@@ -321,7 +321,7 @@ def publish_lists(
     for lst in LoyaltyList.objects.filter(merchant_id=merchant_id).order_by("pk"):
         if lst.is_stale:
             if not refresh or lst.pk in staled:
-                outcomes.append(ListOutcome(lst.pk, SyncRunList.Outcome.STALE, list_size=lst.item_count))
+                outcomes.append(ListOutcome(lst.pk, ListRunResult.Outcome.STALE, list_size=lst.item_count))
             continue
         rule_changed = lst.rule_changed_at is not None
         first_fill = lst.last_published_at is None
@@ -330,7 +330,7 @@ def publish_lists(
             continue  # never filled yet: its first cycle fills it
         if refresh and not whole:
             outcome = publish_list(lst, Candidates(smile_ids=customers), run=run, now=now)
-            if outcome.outcome == SyncRunList.Outcome.PUBLISHED and (outcome.added or outcome.removed):
+            if outcome.outcome == ListRunResult.Outcome.PUBLISHED and (outcome.added or outcome.removed):
                 lst.item_count = outcome.list_size + outcome.added - outcome.removed
                 lst.save(update_fields=["item_count", "updated_at"])
             outcomes.append(outcome)
@@ -341,7 +341,7 @@ def publish_lists(
         outcome = publish_list(
             lst, candidates, run=run, now=now, guardrail=not rule_changed, record_changes=not first_fill
         )
-        if outcome.outcome == SyncRunList.Outcome.PUBLISHED:
+        if outcome.outcome == ListRunResult.Outcome.PUBLISHED:
             if first_fill:
                 outcome.note = FIRST_FILL_NOTE
                 lst.first_filled_at = now

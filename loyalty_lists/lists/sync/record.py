@@ -1,9 +1,9 @@
 """What runs did to lists, for the history pages, the API and the removal guardrail.
 
-* A cycle records one ``SyncRunList`` per list (published / held / stale) on its own run, in its
+* A cycle records one ``ListRunResult`` per list (published / held / stale) on its own run, in its
   publish transaction (``cycle_record``).
 * Webhook refreshes are grouped: every batch of one merchant within the same minute adds to one
-  ``SyncRun(kind=webhook)`` and to its ``SyncRunList`` rows (``refresh_run`` / ``refresh_record``), so a
+  ``SyncRun(kind=webhook)`` and to its ``ListRunResult`` rows (``refresh_run`` / ``refresh_record``), so a
   burst of 600 webhooks is a line or two of history, not 600; the run's ``ListChange`` rows say who
   changed. A batch that holds or stales a list records that on a run of its own.
 * ``published_at`` on a published result is the moment it last changed the list: the guardrail counts
@@ -17,22 +17,22 @@ from datetime import datetime
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import SyncRun, SyncRunList
+from ..models import ListRunResult, SyncRun
 from .publish import ListOutcome
 
-Outcome, Decision = SyncRunList.Outcome, SyncRunList.Decision
+Outcome, Decision = ListRunResult.Outcome, ListRunResult.Decision
 STALE_BY_REFRESH_NOTE = "Its VIP tier vanished from Smile (seen by a webhook refresh): frozen with its items."
 
 
 def _supersede(list_ids, now: datetime, *, except_run: SyncRun | None = None) -> None:
-    pending = SyncRunList.objects.filter(list_id__in=list(list_ids), decision=Decision.PENDING)
+    pending = ListRunResult.objects.filter(list_id__in=list(list_ids), decision=Decision.PENDING)
     if except_run is not None:
         pending = pending.exclude(run=except_run)
     pending.update(decision=Decision.SUPERSEDED, decided_at=now)
 
 
-def _result(run: SyncRun, outcome: ListOutcome, now: datetime) -> SyncRunList:
-    return SyncRunList(
+def _result(run: SyncRun, outcome: ListOutcome, now: datetime) -> ListRunResult:
+    return ListRunResult(
         merchant_id=run.merchant_id,
         run=run,
         list_id=outcome.list_id,
@@ -51,7 +51,7 @@ def cycle_record(run: SyncRun, outcomes: list[ListOutcome]) -> None:
     """A cycle's results and totals (call in its publish transaction; the caller saves ``run``)."""
     now = timezone.now()
     _supersede((o.list_id for o in outcomes if o.outcome != Outcome.STALE), now)
-    SyncRunList.objects.bulk_create(_result(run, o, now) for o in outcomes)
+    ListRunResult.objects.bulk_create(_result(run, o, now) for o in outcomes)
     published = [o for o in outcomes if o.outcome == Outcome.PUBLISHED]
     run.lists_published = len(published)
     run.items_added = sum(o.added for o in published)
@@ -95,20 +95,20 @@ def refresh_record(
     published = [
         o for o in outcomes if o.outcome == Outcome.PUBLISHED and (o.added or o.removed or o.changed)
     ]
-    existing = {r.list_id: r for r in SyncRunList.objects.filter(run=run)}
+    existing = {r.list_id: r for r in ListRunResult.objects.filter(run=run)}
     new = []
     for outcome in published:
         result = existing.get(outcome.list_id)
         if result is None:
             new.append(_result(run, outcome, now))
         else:
-            SyncRunList.objects.filter(pk=result.pk).update(
+            ListRunResult.objects.filter(pk=result.pk).update(
                 added=F("added") + outcome.added,
                 removed=F("removed") + outcome.removed,
                 changed=F("changed") + outcome.changed,
                 published_at=now,
             )
-    SyncRunList.objects.bulk_create(new)
+    ListRunResult.objects.bulk_create(new)
     SyncRun.objects.filter(pk=run.pk).update(
         customers_fetched=F("customers_fetched") + fetched,
         pages_fetched=F("pages_fetched") + calls,
@@ -133,7 +133,7 @@ def refresh_record(
             if outcome.outcome == Outcome.STALE:
                 outcome.note = STALE_BY_REFRESH_NOTE
         _supersede((o.list_id for o in others if o.outcome == Outcome.HELD), now)
-        SyncRunList.objects.bulk_create(_result(event, o, now) for o in others)
+        ListRunResult.objects.bulk_create(_result(event, o, now) for o in others)
     run.refresh_from_db()
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from loyalty_lists.lists import services
 from loyalty_lists.lists.membership import describe
-from loyalty_lists.lists.models import LoyaltyList, SyncRunList
+from loyalty_lists.lists.models import ListRunResult, LoyaltyList
 from loyalty_lists.merchants.scoping import get_for_merchant_or_404
 
 from ..chart import member_count_chart
@@ -89,7 +89,7 @@ def list_detail(request, pk):
     if export_query:
         export_url += "?" + urlencode(export_query)
     holds = list_holds(list=lst)
-    pending = [h for h in holds if h.decision == SyncRunList.Decision.PENDING]
+    pending = [h for h in holds if h.decision == ListRunResult.Decision.PENDING]
     context = {
         "list": lst,
         "tier": tier,
@@ -106,7 +106,7 @@ def list_detail(request, pk):
         "capped": capped,
         "cursor_error": cursor_error,
         "holds": pending,
-        "decided_holds": [h for h in holds if h.decision != SyncRunList.Decision.PENDING][:5],
+        "decided_holds": [h for h in holds if h.decision != ListRunResult.Decision.PENDING][:5],
         "chart": member_count_chart(list_size_history(list=lst)),
         "sync": sync_progress(merchant=merchant) if lst.published_seq == 0 else None,
     }
@@ -170,11 +170,11 @@ def list_export(request, pk):
 
 
 # --- held runs -------------------------------------------------------------------------------------------
-def _decide(request, pk, run_list_id, decide, done: str):
+def _decide(request, pk, result_id, decide, done: str):
     lst = get_for_merchant_or_404(LoyaltyList, request.merchant, pk=pk)
-    held = get_for_merchant_or_404(SyncRunList, request.merchant, pk=run_list_id, list=lst)
+    held = get_for_merchant_or_404(ListRunResult, request.merchant, pk=result_id, list=lst)
     try:
-        decide(run_list=held, user=request.user)
+        decide(result=held, user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -184,19 +184,19 @@ def _decide(request, pk, run_list_id, decide, done: str):
 
 @merchant_page
 @require_POST
-def held_approve(request, pk, run_list_id):
+def held_approve(request, pk, result_id):
     return _decide(
-        request, pk, run_list_id, services.held_run_approve, "Approved: the held changes are published."
+        request, pk, result_id, services.held_run_approve, "Approved: the held changes are published."
     )
 
 
 @merchant_page
 @require_POST
-def held_discard(request, pk, run_list_id):
+def held_discard(request, pk, result_id):
     return _decide(
         request,
         pk,
-        run_list_id,
+        result_id,
         services.held_run_discard,
         "Discarded: the list stays as it is; the next sync checks it again.",
     )

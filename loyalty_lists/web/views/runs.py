@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.smile.selectors import connection_status
 from loyalty_lists.lists import services
-from loyalty_lists.lists.models import ListChange, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListChange, ListRunResult, SyncRun
 from loyalty_lists.lists.selectors import sync_runs_for_merchant
 from loyalty_lists.merchants.scoping import get_for_merchant_or_404
 
@@ -36,7 +36,7 @@ def _page(qs, ordering, request, limit):
 def run_index(request):
     kind = request.GET.get("kind", "")
     kinds = [kind] if kind in SyncRun.Kind.values else None
-    results = SyncRunList.objects.select_related("list", "decided_by").order_by("list__name", "list_id")
+    results = ListRunResult.objects.select_related("list", "decided_by").order_by("list__name", "list_id")
     runs = sync_runs_for_merchant(merchant=request.merchant, kinds=kinds).prefetch_related(
         Prefetch("list_results", queryset=results)
     )

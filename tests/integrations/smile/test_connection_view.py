@@ -34,7 +34,7 @@ def test_it_shows_a_connected_oauth_connection(staff_client, oauth_connection):
     )
     body = staff_client.get("/integrations/smile/").content.decode()
     assert 'class="badge ok"' in body and "Connected" in body
-    assert "OAuth app" in body and "<td>77</td>" in body
+    assert "OAuth app" in body and 'id="account-name">Smile account 77<' in body
     assert "customer:read" in body and "vip_tier:read" in body
     assert "Smile answered GET /v1/vip_tiers." in body
     assert "Reconnect with Smile" in body and "Disconnect" in body and "Check connection" in body

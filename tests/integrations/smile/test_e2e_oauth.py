@@ -11,7 +11,7 @@ import pytest
 from integrations.smile.client import client_for_merchant
 from integrations.smile.errors import SmileAuthError
 from integrations.smile.models import SmileConnection
-from integrations.smile.sandbox.testing import HIDDEN_RE
+from tests.support.sandbox import HIDDEN_RE
 
 from .conftest import connect_with_sandbox_tokens, point_settings_at
 

@@ -11,7 +11,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty_lists.lists.models import LoyaltyList, SyncRun, SyncRunList
+from loyalty_lists.lists.models import ListRunResult, LoyaltyList, SyncRun
 from loyalty_lists.lists.services import sync_cycle_run
 from loyalty_lists.merchants.models import Merchant
 
@@ -92,11 +92,11 @@ class Command(BaseCommand):
             f"  items: +{run.items_added:,} added, -{run.items_removed:,} removed, "
             f"~{run.items_changed:,} changed in {run.lists_published} lists"
         )
-        for result in SyncRunList.objects.filter(run=run).select_related("list").order_by("list__name"):
+        for result in ListRunResult.objects.filter(run=run).select_related("list").order_by("list__name"):
             line = f"  - {result.list.name}: {result.get_outcome_display()}"
-            if result.outcome == SyncRunList.Outcome.PUBLISHED:
+            if result.outcome == ListRunResult.Outcome.PUBLISHED:
                 line += f" (+{result.added:,} -{result.removed:,} ~{result.changed:,})"
-            elif result.outcome == SyncRunList.Outcome.HELD:
+            elif result.outcome == ListRunResult.Outcome.HELD:
                 line += (
                     f": would remove {result.removed:,} of {result.list_size:,} items — approve or discard "
                     f"it in the admin"

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.smile.sandbox.testing import SandboxError, walk_customers
+from tests.support.sandbox import SandboxError, walk_customers
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ import base64
 import httpx
 import pytest
 
-from integrations.smile.sandbox import spec
 from integrations.smile.sandbox.cursors import decode_keyset
-from integrations.smile.sandbox.testing import SandboxError, SandboxProcess, walk_customers
+from tests.support import smile_spec as spec
+from tests.support.sandbox import SandboxError, SandboxProcess, walk_customers
 
 pytestmark = pytest.mark.e2e
 OPAQUE = ["opaque-400", "opaque-404", "opaque-500"]

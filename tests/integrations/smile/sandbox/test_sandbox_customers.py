@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from integrations.smile.sandbox import spec
-from integrations.smile.sandbox.testing import walk_customers
 from integrations.smile.types import CustomerData
+from tests.support import smile_spec as spec
+from tests.support.sandbox import walk_customers
 
 pytestmark = pytest.mark.e2e
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

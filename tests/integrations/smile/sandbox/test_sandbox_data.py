@@ -9,7 +9,7 @@ import pytest
 from django.core.management import load_command_class
 
 from integrations.smile.sandbox.config import PROJECT_ROOT
-from integrations.smile.sandbox.testing import SandboxProcess, walk_customers
+from tests.support.sandbox import SandboxProcess, walk_customers
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import time
 import httpx
 import pytest
 
-from integrations.smile.sandbox import spec
-from integrations.smile.sandbox.testing import SandboxError
+from tests.support import smile_spec as spec
+from tests.support.sandbox import SandboxError
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from integrations.smile.sandbox.fleet import ID_SPAN
-from integrations.smile.sandbox.testing import SandboxError, SandboxProcess, walk_customers
+from tests.support.sandbox import SandboxError, SandboxProcess, walk_customers
 
 from .conftest import Receiver
 

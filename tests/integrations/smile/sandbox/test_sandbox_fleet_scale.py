@@ -10,7 +10,7 @@ import pytest
 
 from integrations.smile.sandbox.config import parse_sizes
 from integrations.smile.sandbox.fleet import program_seed, program_size
-from integrations.smile.sandbox.testing import SandboxProcess, walk_customers
+from tests.support.sandbox import SandboxProcess, walk_customers
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from integrations.smile.sandbox import spec
 from integrations.smile.sandbox.ratelimit import token_fingerprint
+from tests.support import smile_spec as spec
 
 pytestmark = pytest.mark.e2e
 

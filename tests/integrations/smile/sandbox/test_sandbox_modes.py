@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 
-from integrations.smile.sandbox import spec
 from integrations.smile.sandbox.config import PROJECT_ROOT
-from integrations.smile.sandbox.testing import MISSING, SandboxError, SandboxProcess, walk_customers
+from tests.support import smile_spec as spec
+from tests.support.sandbox import MISSING, SandboxError, SandboxProcess, walk_customers
 
 from .conftest import DEFAULT_MODES, Receiver
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from integrations.smile.sandbox.config import DEFAULT_REDIRECT_URI
-from integrations.smile.sandbox.testing import SandboxError
+from tests.support.sandbox import SandboxError
 
 pytestmark = pytest.mark.e2e
 OTHER_URI = "https://lists.example.com/integrations/smile/oauth/callback"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from integrations.smile.sandbox.testing import SandboxError, SandboxProcess
+from tests.support.sandbox import SandboxError, SandboxProcess
 
 from .conftest import Receiver
 

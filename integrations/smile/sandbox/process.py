@@ -1,9 +1,10 @@
-"""Run a real sandbox as a subprocess from tests, benchmarks and drills.
+"""Run a real sandbox as a subprocess (benchmarks, tests, drills) and drive its control API.
 
-    with SandboxProcess(customers=2000, rate_limit=0) as sandbox:
-        token = sandbox.issue_token()["access_token"]
-        httpx.get(f"{sandbox.api_base}/customers", headers={"Authorization": f"Bearer {token}"})
+    with SandboxProcess(customers=2000, rate_limit=0, api_key=["api_x"]) as sandbox:
+        httpx.get(f"{sandbox.api_base}/customers", headers={"Authorization": "Bearer api_x"})
         sandbox.fault("503", count=2)
+
+(The tests' subclass, ``tests/support/sandbox.py``, adds the OAuth consent flow and walking helpers.)
 
 Keyword arguments map to CLI options (``rate_limit=0`` -> ``--rate-limit 0``; lists repeat the option;
 ``True`` -> bare flag; ``None`` -> omitted; a yes|no option takes a bool). The process gets a free port
@@ -30,14 +31,20 @@ from pathlib import Path
 import httpx
 
 from .config import DEFAULT_REDIRECT_URI, PROJECT_ROOT, YES_NO
-from .testing_oauth import HIDDEN_RE, OAuthHelpers, SandboxError
 
 READY_RE = re.compile(r"Smile sandbox listening on (http://[^\s:]+:(\d+))")
 MISSING = object()
-__all__ = ["HIDDEN_RE", "MISSING", "SandboxError", "SandboxProcess", "walk_customers"]
 
 
-class SandboxProcess(OAuthHelpers):
+class SandboxError(RuntimeError):
+    """The sandbox failed to start, or a control call answered with an error status."""
+
+    def __init__(self, message: str, status: int | None = None, body=None):
+        super().__init__(message)
+        self.status, self.body = status, body
+
+
+class SandboxProcess:
     def __init__(
         self,
         *,
@@ -271,19 +278,3 @@ class SandboxProcess(OAuthHelpers):
 
     def webhook_deliveries(self, wait: float = 5.0) -> list[dict]:
         return self.control("GET", "webhooks/deliveries", params={"wait": wait})["deliveries"]
-
-
-def walk_customers(client: httpx.Client, max_pages: int = 100_000, **params) -> tuple[list[dict], list[dict]]:
-    """Follow ``next_cursor`` from the first page; returns (all customers, every raw page body)."""
-    customers, pages, cursor = [], [], None
-    for _ in range(max_pages):
-        query = dict(params, cursor=cursor) if cursor else dict(params)
-        resp = client.get("/customers", params=query)
-        resp.raise_for_status()
-        page = resp.json()
-        pages.append(page)
-        customers.extend(page["customers"])
-        cursor = page["metadata"]["next_cursor"]
-        if not cursor:
-            return customers, pages
-    raise SandboxError(f"cursor chain longer than {max_pages} pages")

@@ -1,6 +1,7 @@
-"""The OAuth side of ``testing.SandboxProcess``: the code flow through the consent form, refresh, and
-an httpx client for /v1. A mixin: it uses the process's ``base_url``, client credentials, ``program``
-(the program a ``for_program(n)`` view connects to) and ``shared["token_auth"]``."""
+"""The OAuth side of the tests' ``SandboxProcess`` (``tests/support/sandbox.py``): the code flow through
+the consent form, refresh, and an httpx client for /v1. A mixin: it uses the process's ``base_url``,
+client credentials, ``program`` (the program a ``for_program(n)`` view connects to) and
+``shared["token_auth"]``."""
 
 from __future__ import annotations
 
@@ -13,15 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from integrations.smile.sandbox.process import SandboxError
+
 HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" id="[^"]*" value="([^"]*)">')
-
-
-class SandboxError(RuntimeError):
-    """The sandbox failed to start, or a control call answered with an error status."""
-
-    def __init__(self, message: str, status: int | None = None, body=None):
-        super().__init__(message)
-        self.status, self.body = status, body
 
 
 class OAuthHelpers:

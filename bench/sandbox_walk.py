@@ -14,8 +14,8 @@ import json
 import time
 from urllib.parse import quote, urlsplit
 
-from .config import PROJECT_ROOT
-from .testing import SandboxProcess
+from integrations.smile.sandbox.config import PROJECT_ROOT
+from integrations.smile.sandbox.process import SandboxProcess
 
 
 def walk(base_url: str, token: str, parse: bool) -> tuple[int, int, int, float]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from .testing import SandboxProcess
+from integrations.smile.sandbox.process import SandboxProcess
 
 
 def rss_mb(pid: int) -> float:
