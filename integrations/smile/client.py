@@ -1,6 +1,6 @@
 """HTTP client for the Smile.io REST API (read-only: VIP tiers and customers).
 
-    client = client_for_merchant(merchant, correlation_id="run-42")
+    client = services.client_for_merchant(merchant, correlation_id="run-42")  # a merchant's connection
     with client:
         tiers = client.list_vip_tiers()
         for page in client.iter_customer_pages(state="member"):
@@ -305,19 +305,3 @@ def _format_time(value: datetime | str) -> str:
     if value.tzinfo is None:
         raise ValueError("updated_at_min must be timezone-aware")
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def client_for_merchant(merchant, correlation_id: str | None = None, **kwargs) -> SmileClient:
-    """A client authenticated as ``merchant``'s Smile connection.
-
-    Raises ``SmileNotConnected`` when there is no usable connection and ``SmileAuthError`` (without
-    calling Smile) while the connection needs reconnecting. ``kwargs`` go to ``SmileClient``.
-    """
-    from .oauth import ConnectionTokenProvider
-    from .selectors import connection_usable_get
-
-    connection = connection_usable_get(merchant=merchant)
-    kwargs.setdefault("base_url", settings.SMILE_API_BASE)
-    return SmileClient(
-        token_provider=ConnectionTokenProvider(connection), correlation_id=correlation_id, **kwargs
-    )

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -248,61 +247,3 @@ class StaticTokenProvider:
 
     def __repr__(self) -> str:
         return "<StaticTokenProvider>"
-
-
-class ConnectionTokenProvider:
-    """Tokens of one ``SmileConnection``; thread-safe, refreshes before expiry and after a 401.
-
-    Refreshes are serialised per connection across processes (row lock in
-    ``services.connection_token_refresh``) and within this process (a lock); a thread whose request got
-    a 401 only refreshes if nobody replaced its token meanwhile.
-    """
-
-    def __init__(self, connection):
-        self.connection_id = connection.pk
-        self.auth_kind = connection.auth_kind
-        self._token = connection.access_token()
-        self._expires_at = connection.expires_at
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def __repr__(self) -> str:
-        return f"<ConnectionTokenProvider connection={self.connection_id}>"
-
-    def _expiring(self, expires_at) -> bool:
-        return expires_at is not None and expires_at - timezone.now() < REFRESH_MARGIN
-
-    def get_token(self) -> str:
-        with self._lock:
-            token, expires_at = self._token, self._expires_at
-        if self.auth_kind == "oauth" and self._expiring(expires_at):
-            token = self._refresh(stale=token, after_401=False)
-        self._local.token = token
-        return token
-
-    def refresh_after_401(self) -> str:
-        stale = getattr(self._local, "token", None)
-        if self.auth_kind != "oauth":
-            reason = "Smile rejected the private API key (HTTP 401). Paste a new key to reconnect."
-            self.auth_failed(reason)
-            raise SmileAuthError(reason, status=401)
-        token = self._refresh(stale=stale, after_401=True)
-        self._local.token = token
-        return token
-
-    def _refresh(self, *, stale: str | None, after_401: bool) -> str:
-        from .services import connection_token_refresh
-
-        with self._lock:
-            if self._token != stale and not self._expiring(self._expires_at):
-                return self._token  # another thread refreshed while we waited
-            token, expires_at = connection_token_refresh(
-                connection_id=self.connection_id, stale_access_token=stale or "", after_401=after_401
-            )
-            self._token, self._expires_at = token, expires_at
-            return token
-
-    def auth_failed(self, reason: str) -> None:
-        from .services import connection_mark_needs_reconnect
-
-        connection_mark_needs_reconnect(connection_id=self.connection_id, reason=reason)

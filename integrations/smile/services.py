@@ -2,6 +2,7 @@
 disconnect, key rotation. Plain functions, keyword-only; secrets are never logged or put in errors."""
 
 import logging
+import threading
 from datetime import datetime
 
 from django.conf import settings
@@ -9,10 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import crypto, signals
-from .client import SmileClient, client_for_merchant
+from .client import SmileClient
 from .errors import SmileAuthError, SmileError, SmileScopeError
 from .models import SmileConnection
 from .oauth import REFRESH_MARGIN, StaticTokenProvider, TokenData, token_refresh
+from .selectors import connection_usable_get
 
 logger = logging.getLogger(__name__)
 
@@ -256,3 +258,71 @@ def encryption_keys_rotate() -> int:
             connection.save(update_fields=["access_token_encrypted", "refresh_token_encrypted", "updated_at"])
             count += 1
     return count
+
+
+# --- the client of a merchant's connection ---------------------------------------------------------------
+class ConnectionTokenProvider:
+    """Tokens of one ``SmileConnection``; thread-safe, refreshes before expiry and after a 401.
+
+    Refreshes are serialised per connection across processes (row lock in
+    ``services.connection_token_refresh``) and within this process (a lock); a thread whose request got
+    a 401 only refreshes if nobody replaced its token meanwhile.
+    """
+
+    def __init__(self, connection):
+        self.connection_id = connection.pk
+        self.auth_kind = connection.auth_kind
+        self._token = connection.access_token()
+        self._expires_at = connection.expires_at
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<ConnectionTokenProvider connection={self.connection_id}>"
+
+    def _expiring(self, expires_at) -> bool:
+        return expires_at is not None and expires_at - timezone.now() < REFRESH_MARGIN
+
+    def get_token(self) -> str:
+        with self._lock:
+            token, expires_at = self._token, self._expires_at
+        if self.auth_kind == "oauth" and self._expiring(expires_at):
+            token = self._refresh(stale=token, after_401=False)
+        self._local.token = token
+        return token
+
+    def refresh_after_401(self) -> str:
+        stale = getattr(self._local, "token", None)
+        if self.auth_kind != "oauth":
+            reason = "Smile rejected the private API key (HTTP 401). Paste a new key to reconnect."
+            self.auth_failed(reason)
+            raise SmileAuthError(reason, status=401)
+        token = self._refresh(stale=stale, after_401=True)
+        self._local.token = token
+        return token
+
+    def _refresh(self, *, stale: str | None, after_401: bool) -> str:
+        with self._lock:
+            if self._token != stale and not self._expiring(self._expires_at):
+                return self._token  # another thread refreshed while we waited
+            token, expires_at = connection_token_refresh(
+                connection_id=self.connection_id, stale_access_token=stale or "", after_401=after_401
+            )
+            self._token, self._expires_at = token, expires_at
+            return token
+
+    def auth_failed(self, reason: str) -> None:
+        connection_mark_needs_reconnect(connection_id=self.connection_id, reason=reason)
+
+
+def client_for_merchant(merchant, correlation_id: str | None = None, **kwargs) -> SmileClient:
+    """A client authenticated as ``merchant``'s Smile connection.
+
+    Raises ``SmileNotConnected`` when there is no usable connection and ``SmileAuthError`` (without
+    calling Smile) while the connection needs reconnecting. ``kwargs`` go to ``SmileClient``.
+    """
+    connection = connection_usable_get(merchant=merchant)
+    kwargs.setdefault("base_url", settings.SMILE_API_BASE)
+    return SmileClient(
+        token_provider=ConnectionTokenProvider(connection), correlation_id=correlation_id, **kwargs
+    )

@@ -41,6 +41,7 @@ class VipTier(models.Model):
     name = models.CharField(max_length=255)
     milestone = models.FloatField(null=True, blank=True)
     exists_in_smile = models.BooleanField(default=True)
+    first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField()
 
     objects = MerchantOwnedManager()

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.smile import services as smile
 from integrations.smile.errors import SmileError
 
 from .models import Audience, ListRunResult, LoyaltyList, SyncRun, VipTier
@@ -177,9 +178,7 @@ def vip_tiers_refresh(*, merchant, client=None) -> TierChanges:
     """Fetch the tier list now (e.g. right after connecting, for the list form) and apply it."""
     fetched_at = timezone.now()
     if client is None:
-        from integrations.smile.client import client_for_merchant
-
-        with client_for_merchant(merchant) as real_client:
+        with smile.client_for_merchant(merchant) as real_client:
             tiers = real_client.list_vip_tiers()
     else:
         tiers = client.list_vip_tiers()

@@ -198,7 +198,7 @@ def test_repeated_sync_calls_queue_one_cycle_and_answer_with_it(
 
 
 def test_a_tier_that_exists_in_smile_now_is_accepted_before_any_sync(api, shop, monkeypatch):
-    from integrations.smile import client as client_module
+    from integrations.smile import services as client_module
     from tests.lists.fakes import FakeSmile
 
     smile = FakeSmile()

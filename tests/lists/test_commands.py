@@ -58,7 +58,7 @@ def test_ensure_schedules_refuses_a_queue_that_would_hand_out_a_sync_twice(db, s
 
 
 def test_sync_lists_runs_a_cycle_with_progress_and_a_summary(smile, make_list, merchant, monkeypatch):
-    import integrations.smile.client as client_module
+    import integrations.smile.services as client_module
 
     smile.add_many(3)
     make_list("all_members", name="Members")

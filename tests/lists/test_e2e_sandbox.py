@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-import integrations.smile.client as client_module
+import integrations.smile.services as client_module
 from integrations.smile.services import connection_account_id_record, connection_api_key_connect
 from integrations.smile.types import CustomerData
 from integrations.smile.webhooks import sign

@@ -175,3 +175,31 @@ def test_a_rename_seen_only_by_a_failed_cycle_does_not_leave_old_names_behind(
     assert run_cycle().status == "succeeded"
 
     assert items_of(members)[cid].vip_tier_name == "Gold"
+
+
+def test_a_namesake_that_existed_beside_a_deleted_tier_does_not_take_its_list(
+    merchant, smile, run_cycle, make_list
+):
+    """Two tiers named alike; one is deleted: its list goes stale, it does not jump to the other one."""
+    gold, twin = smile.add_tier("Gold", 1000), smile.add_tier("Gold", 1500)
+    member = smile.add("g@example.com", tier=gold)
+    smile.add("t@example.com", tier=twin)
+    gold_list = make_list("vip_tier", gold, name="Gold VIPs")
+    run_cycle()
+
+    smile.delete_tier(gold)
+    smile.update(member, tier=None)
+    run_cycle()
+
+    gold_list.refresh_from_db()
+    assert gold_list.is_stale and gold_list.vip_tier_id == gold
+    assert set(items_of(gold_list)) == {member}
+
+    regold = smile.add_tier("Gold", 1000)  # a Gold created after: still two namesakes, so no guess
+    run_cycle()
+    gold_list.refresh_from_db()
+    assert gold_list.is_stale
+    smile.delete_tier(twin)  # now exactly one Gold, created after the list went stale: its return
+    run_cycle()
+    gold_list.refresh_from_db()
+    assert not gold_list.is_stale and gold_list.vip_tier_id == regold

@@ -35,7 +35,7 @@ def smile_agrees_with_the_last_sync(monkeypatch):
             rows = VipTier.objects.filter(merchant=self.merchant, exists_in_smile=True)
             return [VipTierData(id=t.smile_id, name=t.name, milestone=t.milestone) for t in rows]
 
-    monkeypatch.setattr("loyalty_lists.web.views.lists.client_for_merchant", StoredTiers)
+    monkeypatch.setattr("integrations.smile.services.client_for_merchant", StoredTiers)
 
 
 @pytest.fixture

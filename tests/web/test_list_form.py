@@ -200,7 +200,7 @@ def test_the_tier_picker_is_filled_from_smiles_live_tiers(staff, merchant, conne
                 VipTierData(id=9, name="Platinum", milestone=900),
             ]
 
-    monkeypatch.setattr("loyalty_lists.web.views.lists.client_for_merchant", LiveSmile)
+    monkeypatch.setattr("integrations.smile.services.client_for_merchant", LiveSmile)
     body = staff.get("/lists/new/").content.decode()
     assert fetched and fetched[0]["max_attempts"] == 2
     assert '<option value="9">Platinum</option>' in body
@@ -217,7 +217,7 @@ def test_the_stored_tiers_are_offered_when_smile_cannot_be_reached(staff, mercha
     def unreachable(*args, **kwargs):
         raise SmileUnavailable("Smile is down", status=503)
 
-    monkeypatch.setattr("loyalty_lists.web.views.lists.client_for_merchant", unreachable)
+    monkeypatch.setattr("integrations.smile.services.client_for_merchant", unreachable)
     body = staff.get("/lists/new/").content.decode()
     assert "Could not load the VIP tiers from Smile" in body
     assert '<option value="7">Gold</option>' in body

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integrations.smile import services as smile
 from integrations.smile.errors import SmileError, error_text
 from loyalty_lists.logging import correlation_id as correlation_scope
 
@@ -125,9 +126,7 @@ class _Cycle:
         logger.info("Sync run %s (%s) started for merchant %s", run.pk, run.kind, self.merchant_id)
         try:
             if client is None:
-                from integrations.smile.client import client_for_merchant
-
-                with client_for_merchant(state.merchant, correlation_id=self.cid) as real_client:
+                with smile.client_for_merchant(state.merchant, correlation_id=self.cid) as real_client:
                     self._run(real_client, run, state)
             else:
                 self._run(client, run, state)
@@ -146,9 +145,7 @@ class _Cycle:
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "error_message", "finished_at"])
         if isinstance(exc, SmileError):  # the connection page shows the latest Smile problem too
-            from integrations.smile.services import connection_error_record
-
-            connection_error_record(merchant=self.merchant_id, message=run.error_message)
+            smile.connection_error_record(merchant=self.merchant_id, message=run.error_message)
 
     def _run(self, client, run: SyncRun, state: SyncState) -> None:
         if run.kind == SyncRun.Kind.FULL:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from integrations.smile.selectors import connected_merchant_ids
 
@@ -106,8 +107,6 @@ def cycles_fanout(*, kind: str) -> int:
 
 
 def _task_send(merchant_id: int) -> str:
-    from django_q.tasks import async_task
-
     return async_task(
         "loyalty_lists.lists.tasks.sync_cycle_task", merchant_id, task_name=f"sync merchant {merchant_id}"
     )

@@ -35,7 +35,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from integrations.smile import services as smile
 from integrations.smile.errors import SmileAuthError, SmileError, SmileNotConnected, error_text
 
 from ..models import Audience, LoyaltyList, RefreshRequest, SmileCustomer, SyncRun, SyncState, VipTier
@@ -95,8 +97,6 @@ def refresh_request(
 
 def refresh_send(merchant_id: int, *, now: datetime | None = None) -> bool:
     """Send the merchant's refresh task unless one is queued or draining; True when sent."""
-    from django_q.tasks import async_task
-
     now = now or timezone.now()
     state_ensure(merchant_id)
     claimed = (
@@ -138,10 +138,10 @@ def refresh_drain(*, merchant_id: int, client=None, batch: int = BATCH) -> SyncR
             SyncState.objects.filter(merchant_id=merchant_id).update(refresh_queued_at=timezone.now())
         try:
             if client is None:
-                from integrations.smile.client import client_for_merchant
-
                 merchant = SyncState.objects.select_related("merchant").get(merchant_id=merchant_id).merchant
-                with client_for_merchant(merchant, correlation_id=f"refresh-{merchant_id}-{worker[:8]}") as c:
+                with smile.client_for_merchant(
+                    merchant, correlation_id=f"refresh-{merchant_id}-{worker[:8]}"
+                ) as c:
                     run = _refresh(merchant_id, claimed, c)
             else:
                 run = _refresh(merchant_id, claimed, client)

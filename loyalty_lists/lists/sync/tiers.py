@@ -13,7 +13,8 @@ the tier back. Then:
 * a tier list whose tier vanished becomes **stale** (frozen, reason shown, skipped by every publish);
   a stale list whose tier is back is un-staled and recomputed whole at the next publish. "Back" means
   the same Smile id, or — since Smile gives a re-created tier a new id — exactly one current tier with
-  the vanished tier's name (the list then follows the new id).
+  the vanished tier's name that appeared after the list went stale (the list then follows the new id;
+  a namesake that existed beside the vanished tier is not its return).
 """
 
 import logging
@@ -60,6 +61,7 @@ def tiers_apply(
                 name=tier.name,
                 milestone=tier.milestone,
                 exists_in_smile=True,
+                first_seen_at=now,
                 last_seen_at=now,
             )
             changes.created.append(tier.id)
@@ -99,6 +101,11 @@ def tiers_apply(
         lst.save(update_fields=["stale_since", "stale_reason", "updated_at"])
         changes.lists_staled.append(lst.pk)
         logger.warning("List %s is stale: VIP tier %s vanished from Smile", lst.pk, lst.vip_tier_id)
+    first_seen = dict(
+        VipTier.objects.filter(merchant_id=merchant_id, smile_id__in=list(fetched)).values_list(
+            "smile_id", "first_seen_at"
+        )
+    )
     current_by_name: dict[str, list[int]] = {}
     for tier in tiers:
         current_by_name.setdefault(_name_key(tier.name), []).append(tier.id)
@@ -110,7 +117,10 @@ def tiers_apply(
             # has its vanished tier's name (the merchant deleted and re-created "Gold").
             vanished = existing.get(lst.vip_tier_id)
             same_name = current_by_name.get(_name_key(vanished.name), []) if vanished else []
-            if len(same_name) != 1:
+            new_since = [
+                t for t in same_name if first_seen[t] is not None and first_seen[t] >= lst.stale_since
+            ]
+            if len(same_name) != 1 or not new_since:
                 continue
             tier_id = same_name[0]
         logger.info("List %s recovered: VIP tier %s is in Smile (was %s)", lst.pk, tier_id, lst.vip_tier_id)

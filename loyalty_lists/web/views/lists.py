@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from integrations.smile.client import client_for_merchant
+from integrations.smile import services as smile
 from integrations.smile.errors import SmileError
 from integrations.smile.selectors import connection_status
 from loyalty_lists.lists import services
@@ -58,7 +58,7 @@ def refresh_tiers(merchant) -> str:
     if run is not None and run.status == SyncRun.Status.RUNNING:
         return ""
     try:
-        with client_for_merchant(merchant, max_attempts=2, timeout=10) as client:
+        with smile.client_for_merchant(merchant, max_attempts=2, timeout=10) as client:
             services.vip_tiers_refresh(merchant=merchant, client=client)
     except SmileError as exc:
         logger.warning("Could not refresh the VIP tiers of merchant %s: %s", merchant.pk, exc)

@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 
 from integrations.smile.models import SmileConnection
-from integrations.smile.oauth import ConnectionTokenProvider, _normalise
+from integrations.smile.oauth import _normalise
 from integrations.smile.selectors import connection_status
-from integrations.smile.services import connection_oauth_complete
+from integrations.smile.services import ConnectionTokenProvider, connection_oauth_complete
 
 from .conftest import TOKEN_URL, token_json
 

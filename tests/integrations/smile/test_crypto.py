@@ -6,8 +6,8 @@ from django.core.management import call_command
 from django.db import connection as db
 
 from integrations.smile import crypto
-from integrations.smile.client import client_for_merchant
 from integrations.smile.models import SmileConnection
+from integrations.smile.services import client_for_merchant
 
 pytestmark = pytest.mark.django_db
 

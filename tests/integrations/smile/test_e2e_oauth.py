@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from integrations.smile.client import client_for_merchant
 from integrations.smile.errors import SmileAuthError
 from integrations.smile.models import SmileConnection
+from integrations.smile.services import client_for_merchant
 from tests.support.sandbox import HIDDEN_RE
 
 from .conftest import connect_with_sandbox_tokens, point_settings_at

@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connections
 
-from integrations.smile.client import client_for_merchant
 from integrations.smile.models import SmileConnection
+from integrations.smile.services import client_for_merchant
 
 from .conftest import connect_with_sandbox_tokens, point_settings_at
 

@@ -8,11 +8,10 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from integrations.smile.client import client_for_merchant
 from integrations.smile.errors import SmileAuthError, SmileNotConnected, SmileUnavailable
 from integrations.smile.models import SmileConnection
-from integrations.smile.oauth import ConnectionTokenProvider
 from integrations.smile.selectors import connection_status
+from integrations.smile.services import ConnectionTokenProvider, client_for_merchant
 
 from .conftest import TOKEN_URL, token_json
 
