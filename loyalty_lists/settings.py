@@ -243,7 +243,11 @@ SMILE_CLIENT_SECRET_PREVIOUS = env.str("SMILE_CLIENT_SECRET_PREVIOUS", default="
 SMILE_OAUTH_REDIRECT_URI = env.str(
     "SMILE_OAUTH_REDIRECT_URI", default=f"{SITE_URL}/integrations/smile/oauth/callback"
 )
+# Scopes asked for on Connect, and those a connection cannot work without (the others are optional:
+# without VIP tiers, member lists work and tier lists are unavailable). Smile's scope names are
+# documented per endpoint; if yours differ, set both.
 SMILE_OAUTH_SCOPES = env.list("SMILE_OAUTH_SCOPES", default=["customer:read", "vip_tier:read"])
+SMILE_OAUTH_REQUIRED_SCOPES = env.list("SMILE_OAUTH_REQUIRED_SCOPES", default=["customer:read"])
 SMILE_TOKEN_AUTH_METHOD = env.str("SMILE_TOKEN_AUTH_METHOD", default="basic")  # basic | form
 SMILE_WEBHOOK_SECRET = env.str("SMILE_WEBHOOK_SECRET", default="") or SMILE_CLIENT_SECRET
 SMILE_WEBHOOK_SIGNATURE_HEADER = env.str("SMILE_WEBHOOK_SIGNATURE_HEADER", default="X-Smile-Hmac-Sha256")
@@ -271,6 +275,8 @@ SYNC_LEASE_TTL_SECONDS = env.int("SYNC_LEASE_TTL_SECONDS", default=300)
 SYNC_QUEUED_RESEND_SECONDS = env.int("SYNC_QUEUED_RESEND_SECONDS", default=300)
 # A full walk of a known program runs this many id-range cursor chains in parallel (1: one per state).
 SYNC_FULL_WALK_CHAINS = env.int("SYNC_FULL_WALK_CHAINS", default=4)
+# A connection where made-up cursors were found unsupported is asked again after this many days.
+SMILE_CAPABILITY_RECHECK_DAYS = env.int("SMILE_CAPABILITY_RECHECK_DAYS", default=7)
 
 # --- API ------------------------------------------------------------------------------------------
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")

@@ -164,8 +164,9 @@ class SmileClient:
             return None
 
     def health_check(self) -> None:
-        """A cheap authenticated call (GET /v1/vip_tiers); raises the typed error when it fails."""
-        self.list_vip_tiers()
+        """A cheap authenticated call every connection may make (GET /v1/customers?limit=1: the
+        ``customer:read`` scope; VIP tiers are a paid-plan feature); raises the typed error when it fails."""
+        next(self.iter_customer_pages(limit=1))
 
     # --- transport ------------------------------------------------------------------------------
     def _throttle(self, token: str) -> None:

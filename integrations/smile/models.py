@@ -40,6 +40,9 @@ class SmileConnection(models.Model):
     # The account's name, when the token response carries one (``account_name``: the sandbox's does; Smile
     # does not document it). Pages fall back to "Smile account <id>" without it.
     account_name = models.CharField(max_length=200, blank=True)
+    # What this connection does beyond Smile's documents, found out by asking it (``capabilities.py``):
+    # {name: {"verdict": "verified" | "unsupported" | "available" | "unavailable", "reason", "at"}}.
+    capabilities = models.JSONField(default=dict, blank=True)
 
     connected_at = models.DateTimeField(null=True, blank=True)
     connected_by = models.ForeignKey(

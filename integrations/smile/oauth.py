@@ -27,7 +27,6 @@ from .errors import SmileAuthError, SmileBadResponse, SmileUnavailable
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_SCOPES = ("customer:read", "vip_tier:read")
 STATE_SESSION_KEY = "smile_oauth_pending"
 STATE_TTL = timedelta(minutes=10)
 MAX_PENDING = 5
@@ -65,7 +64,10 @@ class TokenData:
     account_name: str = ""  # optional: not every token response names the account
 
     def missing_scopes(self) -> list[str]:
-        return [s for s in REQUIRED_SCOPES if s not in self.scopes]
+        """Required scopes (``SMILE_OAUTH_REQUIRED_SCOPES``) Smile did not grant. The others asked for
+        (``SMILE_OAUTH_SCOPES``) are optional: without ``vip_tier:read`` member lists still work and tier
+        lists are unavailable, said on the pages."""
+        return [s for s in settings.SMILE_OAUTH_REQUIRED_SCOPES if s not in self.scopes]
 
 
 # --- authorize step ---------------------------------------------------------------------------------

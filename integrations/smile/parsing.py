@@ -1,6 +1,10 @@
 """Strict parsing of Smile response bodies into ``types.py`` objects (``client.py``).
 
-Anything that is not the documented shape raises ``SmileBadResponse``; nothing half-parsed escapes.
+Anything that is not the documented shape raises ``SmileBadResponse``; nothing half-parsed escapes —
+with one tolerance: in a customers page, a *record* that fails (a null ``points_balance``, a missing
+``updated_at``, a string id…) is quarantined (``Quarantined``: its id when it names one, and why) and
+the rest of the page is kept, so one bad customer cannot stop a merchant's sync. A page where most
+records fail is still a bad response (something is wrong with Smile, not with one customer).
 """
 
 from datetime import UTC, datetime
@@ -9,7 +13,7 @@ from typing import Any
 import orjson
 
 from .errors import SmileBadResponse
-from .types import CustomerData, CustomerPage, VipTierData
+from .types import CustomerData, CustomerPage, Quarantined, VipTierData
 
 
 def parse_json(content: bytes, path: str) -> Any:
@@ -129,9 +133,25 @@ def parse_customer_page(body: Any, *, cursor: str | None) -> CustomerPage:
     _cursor(metadata.get("previous_cursor"), "metadata.previous_cursor")
     if next_cursor is not None and next_cursor == cursor:
         raise _fail("next_cursor repeats the current cursor")
-    return CustomerPage(
-        customers=[parse_customer(raw) for raw in customers], cursor=cursor, next_cursor=next_cursor
-    )
+    parsed, quarantined = [], []
+    for raw in customers:
+        try:
+            parsed.append(parse_customer(raw))
+        except SmileBadResponse as exc:
+            quarantined.append(Quarantined(id=_loose_id(raw), reason=exc.message))
+    if quarantined and len(quarantined) * 2 > len(customers):
+        raise _fail(f"{len(quarantined)} of the page's {len(customers)} customers are malformed")
+    return CustomerPage(customers=parsed, cursor=cursor, next_cursor=next_cursor, quarantined=quarantined)
+
+
+def _loose_id(raw: Any) -> int | None:
+    """The id a malformed record still names, if any (an integer, or a string of digits)."""
+    value = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return value
+    return None
 
 
 def parse_single_customer(body: Any) -> CustomerData:

@@ -124,3 +124,12 @@ def connected_merchant_ids() -> list[int]:
         .order_by("merchant_id")
         .values_list("merchant_id", flat=True)
     )
+
+
+def connection_capability(*, merchant, name: str) -> dict:
+    """What a probe last found out about ``name`` on the merchant's connection: ``{"verdict", "reason",
+    "at"}``, or ``{}`` when never asked (or no connection)."""
+    capabilities = (
+        SmileConnection.objects.for_merchant(merchant).values_list("capabilities", flat=True).first() or {}
+    )
+    return capabilities.get(name, {})

@@ -1,6 +1,7 @@
 """Writes to the merchant's Smile connection: connect (OAuth or API key), refresh, health check,
 disconnect, key rotation. Plain functions, keyword-only; secrets are never logged or put in errors."""
 
+import contextlib
 import logging
 import threading
 from datetime import datetime
@@ -11,10 +12,10 @@ from django.utils import timezone
 
 from . import crypto, signals
 from .client import SmileClient
-from .errors import SmileAuthError, SmileError, SmileScopeError
+from .errors import SmileAuthError, SmileError, SmileNotFound, SmileScopeError
 from .models import SmileConnection
 from .oauth import REFRESH_MARGIN, StaticTokenProvider, TokenData, token_refresh
-from .selectors import connection_usable_get
+from .selectors import connection_capability, connection_usable_get
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,9 @@ def connection_oauth_complete(*, merchant, user, token: TokenData) -> SmileConne
 
 
 def api_key_validate(*, api_key: str, transport=None) -> None:
-    """Prove a private API key works: GET /v1/vip_tiers and GET /v1/customers?limit=1.
-    Raises a ``SmileError`` whose message is safe to show (it never contains the key)."""
+    """Prove a private API key works: GET /v1/customers?limit=1, and GET /v1/vip_tiers, where 403/404 is
+    fine (a program without VIP: its tier lists are unavailable, said on the pages). Raises a
+    ``SmileError`` whose message is safe to show (it never contains the key)."""
     client = SmileClient(
         base_url=settings.SMILE_API_BASE,
         token_provider=StaticTokenProvider(api_key),
@@ -95,8 +97,9 @@ def api_key_validate(*, api_key: str, transport=None) -> None:
         transport=transport,
     )
     with client:
-        client.list_vip_tiers()
-        next(client.iter_customer_pages(limit=1))
+        client.health_check()
+        with contextlib.suppress(SmileScopeError, SmileNotFound):
+            client.list_vip_tiers()
 
 
 def connection_api_key_connect(*, merchant, user, api_key: str, transport=None) -> SmileConnection:
@@ -126,8 +129,9 @@ def _first_sync_enqueue(merchant) -> None:
 
 
 def connection_health_check(*, merchant, **client_kwargs) -> SmileConnection | None:
-    """GET /v1/vip_tiers with the stored credentials; store time + result (and the error, if any)."""
-    ok, message = True, "Smile answered GET /v1/vip_tiers."
+    """GET /v1/customers?limit=1 with the stored credentials; store time + result (and the error, if
+    any)."""
+    ok, message = True, "Smile answered GET /v1/customers."
     try:
         with client_for_merchant(merchant, **client_kwargs) as client:
             client.health_check()
@@ -179,6 +183,33 @@ def connection_error_record(*, merchant, message: str) -> None:
     SmileConnection.objects.for_merchant(merchant).update(
         last_error_message=message[:1000], last_error_at=now, updated_at=now
     )
+
+
+def connection_capability_record(*, merchant, name: str, verdict: str, reason: str) -> None:
+    """Remember what a probe (or a walk) found out about this connection (``capabilities.py``)."""
+    with transaction.atomic():
+        connection = SmileConnection.objects.for_merchant(merchant).select_for_update().first()
+        if connection is None:
+            return
+        previous = connection.capabilities.get(name, {})
+        connection.capabilities[name] = {
+            "verdict": verdict,
+            "reason": reason[:300],
+            "at": timezone.now().isoformat(),
+        }
+        connection.save(update_fields=["capabilities", "updated_at"])
+    if previous.get("verdict") != verdict:
+        logger.info(
+            "Smile connection of merchant %s: %s is %s (%s)",
+            getattr(merchant, "pk", merchant),
+            name,
+            verdict,
+            reason,
+        )
+
+
+def connection_capability_verdict(*, merchant, name: str) -> str:
+    return connection_capability(merchant=merchant, name=name).get("verdict", "")
 
 
 def connection_account_id_record(*, merchant, account_id) -> None:

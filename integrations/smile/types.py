@@ -4,7 +4,7 @@ Only the fields the product uses are kept; parsing is strict about types (a malf
 ``SmileBadResponse`` instead of producing half-parsed data).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -28,7 +28,17 @@ class CustomerData:
 
 
 @dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A customer record the client could not read (a field missing, null or of the wrong type): set
+    aside, the rest of its page kept. ``id`` when the record still names one (an integer, or digits)."""
+
+    id: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerPage:
     customers: list[CustomerData]
     cursor: str | None  # the cursor that fetched this page (None for the first page)
     next_cursor: str | None  # None when this was the last page ("" from Smile is normalised to None)
+    quarantined: list[Quarantined] = field(default_factory=list)

@@ -240,6 +240,10 @@ class SyncRun(models.Model):
     items_removed = models.PositiveIntegerField(default=0)
     items_changed = models.PositiveIntegerField(default=0)
     customers_gone = models.PositiveIntegerField(default=0)
+    customers_quarantined = models.PositiveIntegerField(
+        default=0, help_text="Customers Smile sent malformed: set aside, their items kept as they were."
+    )
+    quarantined = models.JSONField(default=list, blank=True, help_text="The first of them: id and why.")
     queued_at = models.DateTimeField(null=True, blank=True, help_text="When the cycle was asked for.")
     task_sent_at = models.DateTimeField(null=True, blank=True, help_text="A queued run's last task.")
     resumed = models.BooleanField(default=False, help_text="A full walk resumed from a checkpoint.")

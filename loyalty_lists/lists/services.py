@@ -14,7 +14,7 @@ from .sync import queue, refresh
 from .sync.cycle import cycle_run
 from .sync.publish import ALL, publish_list
 from .sync.state import seq_next, state_ensure, state_lock
-from .sync.tiers import TierChanges, tiers_apply
+from .sync.tiers import TierChanges, tiers_apply, tiers_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -175,19 +175,19 @@ def customer_refresh(*, merchant_id: int, smile_customer_id: int, client=None) -
 
 
 def vip_tiers_refresh(*, merchant, client=None) -> TierChanges:
-    """Fetch the tier list now (e.g. right after connecting, for the list form) and apply it."""
-    fetched_at = timezone.now()
+    """Fetch the tier list now (e.g. right after connecting, for the list form) and apply it. A program
+    without VIP tiers for us (403/404) gives none: ``TierChanges.unavailable`` says why."""
     if client is None:
         with smile.client_for_merchant(merchant) as real_client:
-            tiers = real_client.list_vip_tiers()
+            tiers = tiers_fetch(real_client, merchant=merchant)
     else:
-        tiers = client.list_vip_tiers()
+        tiers = tiers_fetch(client, merchant=merchant)
     state_ensure(merchant.pk)
     with transaction.atomic():
         state_lock(merchant.pk)
-        return tiers_apply(
-            merchant.pk, tiers, now=timezone.now(), seq=seq_next(merchant.pk), fetched_at=fetched_at
-        )
+        changes = tiers_apply(merchant.pk, tiers, now=timezone.now(), seq=seq_next(merchant.pk))
+    changes.unavailable = tiers.unavailable
+    return changes
 
 
 # --- held runs --------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 import pytest
+from django.utils import timezone
 
+from integrations.smile.capabilities import ID_RANGE
 from loyalty_lists.lists import services
 from loyalty_lists.lists.membership import is_member
 from loyalty_lists.lists.models import ListItem, LoyaltyList
@@ -14,8 +16,34 @@ def smile():
 
 @pytest.fixture
 def merchant(merchant_factory):
+    """A merchant with a Smile connection row (what capabilities are recorded on; no credentials: the
+    tests pass the in-memory FakeSmile as the client). Full walks go the documented way (Smile's own
+    cursors, per state) unless a test says made-up cursors are verified (``id_ranges_verified``)."""
+    from integrations.smile.models import SmileConnection
+
     merchant, _user = merchant_factory("shop")
+    SmileConnection.objects.create(
+        merchant=merchant,
+        auth_kind="api_key",
+        status="connected",
+        capabilities={
+            ID_RANGE: {"verdict": "unsupported", "reason": "tests", "at": timezone.now().isoformat()}
+        },
+    )
     return merchant
+
+
+def _now() -> str:
+    return timezone.now().isoformat()
+
+
+def id_ranges_verified(merchant) -> None:
+    """This connection's made-up cursors were verified: full walks may run by id ranges and split."""
+    from integrations.smile.models import SmileConnection
+
+    SmileConnection.objects.filter(merchant=merchant).update(
+        capabilities={ID_RANGE: {"verdict": "verified", "reason": "tests", "at": _now()}}
+    )
 
 
 @pytest.fixture

@@ -7,19 +7,23 @@ from collections import Counter
 
 import pytest
 
+from integrations.smile.capabilities import ID_RANGE
 from integrations.smile.errors import SmileApiError
+from integrations.smile.selectors import connection_capability
 from loyalty_lists.lists.models import SyncLease, SyncRun, SyncState
 from loyalty_lists.lists.sync import cycle, fetch, full_walk
 
-from .conftest import assert_lists_match
+from .conftest import assert_lists_match, id_ranges_verified
 from .fakes import FakeSmile, SimulatedCrash
 
 CUSTOMERS = 2400
 
 
 @pytest.fixture
-def known(smile, run_cycle, make_list, monkeypatch, settings):
-    """A program of 2,400 customers (all states) the snapshot already knows; ranges from 1,000 up."""
+def known(smile, run_cycle, make_list, monkeypatch, settings, merchant):
+    """A program of 2,400 customers (all states) the snapshot already knows, on a connection whose made-up
+    cursors were verified; ranges from 1,000 up."""
+    id_ranges_verified(merchant)
     monkeypatch.setattr(full_walk, "ID_RANGE_MIN_CUSTOMERS", 1000)
     settings.SYNC_FULL_WALK_CHAINS = 4
     gold = smile.add_tier("Gold", 500)
@@ -38,7 +42,7 @@ def walk_requests(smile):
 
 
 def test_the_first_sync_walks_per_state_and_later_full_walks_by_equal_id_ranges(smile, run_cycle, known):
-    first_states = Counter(r["state"] for r in walk_requests(smile))
+    first_states = Counter(r["state"] for r in walk_requests(smile))  # (no probe: verified already)
     assert set(first_states) == {"member", "candidate", "disabled"}, "first sync: nothing known yet"
     smile.requests.clear()
     # (The first sync also split the member chain once the smaller ones finished: see the test below.)
@@ -84,11 +88,12 @@ def test_a_smile_that_does_not_take_made_up_cursors_is_walked_per_state(
     other.customers, other.tiers = smile.customers, smile.tiers
     other.update(7, points=777)
 
-    with caplog.at_level(logging.WARNING, logger="loyalty_lists.lists.sync.cycle"):
+    with caplog.at_level(logging.WARNING, logger="loyalty_lists.lists.sync.full_walk"):
         run = run_cycle("full", client=other)
 
     assert run.status == "succeeded" and run.customers_gone == 0
-    assert "walking per state" in caplog.text
+    assert "walking with Smile's own cursors, per state" in caplog.text
+    assert connection_capability(merchant=run.merchant, name=ID_RANGE)["verdict"] == "unsupported"
     assert {"member", "candidate", "disabled"} <= {r["state"] for r in other.requests}
     assert SyncState.objects.get().full_walk is None
     assert_lists_match(known, other)
@@ -137,8 +142,8 @@ def test_a_chain_asks_for_its_next_page_only_after_the_last_one_is_committed(
     stored: dict = {}
     real_flush = cycle._Cycle.flush
 
-    def flush(self, run, rows, pages, checkpoint=None):
-        real_flush(self, run, rows, pages, checkpoint=checkpoint)
+    def flush(self, run, batch, checkpoint=None):
+        real_flush(self, run, batch, checkpoint=checkpoint)
         if checkpoint is not None:
             stored.update((k, v) for k, v in checkpoint["cursors"].items() if v)
 
@@ -170,15 +175,16 @@ def test_group_commit_takes_every_page_that_has_arrived(monkeypatch):
             for n in range(3):
                 yield CustomerPage(customers=[], cursor=None, next_cursor=None if n == 2 else f"{state}{n}")
 
-    fetch.walk(Instant(), [fetch.Chain(s, s) for s in "abcd"], lambda rows, pos, pages: flushes.append(pages))
+    fetch.walk(Instant(), [fetch.Chain(s, s) for s in "abcd"], lambda batch: flushes.append(batch.pages))
 
     assert sum(flushes) == 12
     assert max(flushes) <= 4, "never more than one page per chain in a commit"
 
 
 def test_the_first_sync_spreads_the_largest_state_over_new_chains_when_smaller_ones_finish(
-    smile, run_cycle, make_list, settings, caplog
+    smile, run_cycle, make_list, settings, caplog, merchant
 ):
+    id_ranges_verified(merchant)
     settings.SYNC_FULL_WALK_CHAINS = 4
     for n in range(3350):  # states interleave over the ids, as in a real program; most are members
         smile.add(
@@ -198,7 +204,8 @@ def test_the_first_sync_spreads_the_largest_state_over_new_chains_when_smaller_o
     assert_lists_match(lists, smile)
 
 
-def test_a_crash_after_a_split_resumes_every_chain(smile, run_cycle, make_list, settings):
+def test_a_crash_after_a_split_resumes_every_chain(smile, run_cycle, make_list, settings, merchant):
+    id_ranges_verified(merchant)
     settings.SYNC_FULL_WALK_CHAINS = 3
     for n in range(4000):
         smile.add(email=f"s{n}@example.com", state="disabled" if n % 200 == 0 else "member")
@@ -239,8 +246,8 @@ def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
         smile.add(email=f"s{n}@example.com", state="disabled" if n % 100 == 0 else "member")
     splits, seen = [], set()
 
-    def flush(rows, position, pages):
-        seen.update(c.id for c, _ in rows)
+    def flush(batch):
+        seen.update(c.id for c, _ in batch.rows)
 
     fetch.walk(
         smile,

@@ -41,15 +41,15 @@ from loyalty_lists.logging import correlation_id as correlation_scope
 
 from ..models import ListItem, SyncRun, SyncState
 from . import queue
-from .fetch import SAFETY_OVERLAP, Chain, walk
+from .fetch import SAFETY_OVERLAP, Batch, Chain, walk
 from .full_walk import full_walk
 from .lease import Lease, lease_claim
 from .publish import publish_lists
-from .record import cycle_record
+from .record import cycle_record, quarantine_record
 from .snapshot import index_emails, upsert_customers
 from .sql import analyze
 from .state import seq_next, state_ensure, state_lock
-from .tiers import tier_names, tiers_apply
+from .tiers import TierList, tier_names, tiers_apply, tiers_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -154,38 +154,41 @@ class _Cycle:
             walk(
                 client,
                 [Chain("all", None, updated_at_min=state.watermark - SAFETY_OVERLAP)],
-                lambda rows, pos, pages: self.flush(run, rows, pages),
+                lambda batch: self.flush(run, batch),
             )
             watermark = run.started_at
-        tiers_at = timezone.now()
-        tiers = client.list_vip_tiers()
-        self._report(run, "tiers", len(tiers))
-        self._publish(run, tiers, tiers_at, watermark)
+        tiers = tiers_fetch(client, merchant=state.merchant)
+        self._report(run, "tiers", len(tiers.tiers))
+        self._publish(run, tiers, watermark)
 
-    def flush(self, run: SyncRun, rows, pages: int, checkpoint: dict | None = None) -> None:
-        """Write a batch of ``(customer, seen_at)`` rows (and the walk's checkpoint) while the lease is
-        ours. Tier names are read under the state lock: a tier a webhook refresh just found vanished is
-        never written back with its old name."""
+    def flush(self, run: SyncRun, batch: Batch, checkpoint: dict | None = None) -> None:
+        """Write a batch of rows (and the walk's checkpoint) while the lease is ours. Tier names are
+        read under the state lock: a tier a webhook refresh just found vanished is never written back
+        with its old name. Quarantined records (malformed in Smile's answer) keep their snapshot rows
+        as they were — only seen, so a full walk does not take them for gone — and are recorded."""
         self.lease.heartbeat()
         with transaction.atomic():
             saved = {} if checkpoint is None else {"full_walk": checkpoint}
             seq = seq_next(self.merchant_id, lease_holder=self.lease.holder, **saved)
-            upsert_customers(self.merchant_id, rows, seq=seq, tier_names=tier_names(self.merchant_id))
+            upsert_customers(self.merchant_id, batch.rows, seq=seq, tier_names=tier_names(self.merchant_id))
+            if batch.quarantined:
+                quarantine_record(run, batch.quarantined)
             SyncRun.objects.filter(pk=run.pk).update(
-                pages_fetched=F("pages_fetched") + pages, customers_fetched=F("customers_fetched") + len(rows)
+                pages_fetched=F("pages_fetched") + batch.pages,
+                customers_fetched=F("customers_fetched") + len(batch.rows),
             )
-        run.pages_fetched += pages
-        run.customers_fetched += len(rows)
+        run.pages_fetched += batch.pages
+        run.customers_fetched += len(batch.rows)
         self._report(run, "fetch")
 
-    def _publish(self, run: SyncRun, tiers, tiers_at: datetime, watermark: datetime) -> None:
+    def _publish(self, run: SyncRun, tiers: TierList, watermark: datetime) -> None:
         full = run.kind == SyncRun.Kind.FULL
         now = timezone.now()
         with transaction.atomic():
             self.lease.heartbeat(force=True)  # still ours: nobody else can publish meanwhile
             state = state_lock(self.merchant_id)
             seq = seq_next(self.merchant_id)
-            tiers_apply(self.merchant_id, tiers, now=now, seq=seq, fetched_at=tiers_at)
+            tiers_apply(self.merchant_id, tiers, now=now, seq=seq)
             index_emails(self.merchant_id)  # reads by email move with the lists
             self._report(run, "publish")
             outcomes = publish_lists(

@@ -1,36 +1,22 @@
-"""Streaming customer pages from Smile into snapshot writes, with flat memory and exact checkpoints.
+"""Customer pages from Smile into snapshot writes: parallel cursor chains, one writer, exact checkpoints.
 
-One *chain* is one cursor walk over ``GET /customers``: one per ``state``, or one per id range (see
-below), or one unfiltered ``updated_at_min`` walk for a delta. Several chains fetch in parallel threads;
-the calling thread is the only writer (SQLite has one writer anyway).
-
-**A chain asks for its next page only after the previous page is committed** with the chain's new cursor
-(``flush`` writes rows and checkpoint in one transaction). So when the worker is killed, each chain
-refetches at most the one page it had in flight, and a resumed walk never skips a page it did not store.
-Throughput does not suffer: while one chain's page is being written the other chains' requests are in
-flight, and the writer commits every page that has arrived in one transaction (group commit), so under
-load the transactions grow by themselves. Memory is bounded by one page per chain.
-
-**Id-range chains.** Smile lists customers by id, descending, with keyset cursors; its API offers no id
-filter, but a cursor for "ids below N" can be made (``client.cursor_before``). A chain with
-``id_below`` starts there and ends at its first customer below ``stop_below``, so a full walk can be
-split into ranges of equal size (known from the snapshot) instead of per state (where the largest state
-bounds the walk). The first page of such a chain is checked: if Smile did not honour the cursor (an id
-at or above ``id_below``), or rejected it, the walk raises ``CursorUnsupported`` and the caller falls
-back to per-state chains.
-
-**Splitting** (``spread=N``): when a chain finishes while fewer than N are running, the running chain
-with the most work left (estimated from its own pace and the lowest id any chain has reached) is cut at
-the middle of what it has left: it now stops there, and a new chain with the same filter starts there
-and runs down to where the old one would have stopped (the end, for the lowest chain: the estimate only
-affects balance, never coverage). This is how the
-first sync, which knows nothing about the ids, spreads the largest state over several chains.
-``on_split(chain, stops)`` is told of the new chain and the changed stop before the new chain starts,
-so the caller's checkpoint holds them from the next commit on; ``keys_taken`` are the keys the
-checkpoint already uses (finished chains included), which a new chain must not reuse.
-
-``flush(rows, cursors, pages)`` receives ``(customer, seen_at)`` pairs, the cursor position of every
-chain in this flush (``(next_cursor, done)``) and how many pages the rows came from.
+* A *chain* is one cursor walk over ``GET /customers``: per ``state``, per id range, or one unfiltered
+  ``updated_at_min`` walk (a delta). Chains fetch in threads; the calling thread is the only writer.
+* A chain asks for its next page only after its previous page is committed with its new cursor, so a
+  killed worker refetches at most one page a chain. The writer commits every page that has arrived in one
+  transaction (group commit). Memory: one page a chain.
+* **Id-range chains** start from a cursor we make (``client.cursor_before``) — behaviour no Smile document
+  promises, so it is used only on connections where it was verified (``integrations/smile/capabilities.py``)
+  and checked again on every such chain's first page: *any* failure there (an error of any kind, ids at
+  or above the bound, ids out of order) raises ``CursorUnsupported`` and the caller walks the documented
+  way (Smile's own cursors, per state).
+* **Splitting** (``spread=N``, id-range capable connections only): when a chain finishes while fewer
+  than N run, the chain with the most left is cut in the middle of what it has left and a new chain
+  takes the lower half. ``on_split`` tells the caller before the new chain starts (its checkpoint holds
+  it from the next commit); ``keys_taken`` are checkpoint keys a new chain must not reuse.
+* ``flush(batch)`` gets a ``Batch``: ``(customer, seen_at)`` rows, each chain's cursor position
+  (``(next_cursor, done)``), the number of pages, and the page's quarantined records (malformed ones
+  the client set aside: ``types.Quarantined``).
 """
 
 import logging
@@ -42,8 +28,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from integrations.smile.errors import SmileApiError
-from integrations.smile.types import CustomerData
+from integrations.smile.errors import SmileAuthError, SmileError
+from integrations.smile.types import CustomerData, Quarantined
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +41,7 @@ _FAILED = object()
 
 
 class CursorUnsupported(Exception):
-    """Smile did not honour a made-up cursor: split walks by state instead."""
+    """Smile did not honour a made-up cursor: walk the documented way (Smile's own cursors, per state)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +55,17 @@ class Chain:
 
 
 Rows = list[tuple[CustomerData, datetime]]
-Flush = Callable[[Rows, dict[str, tuple[str | None, bool]], int], None]
+
+
+@dataclass
+class Batch:
+    rows: Rows
+    position: dict[str, tuple[str | None, bool]]  # chain key -> (next cursor, done)
+    pages: int
+    quarantined: list[Quarantined]
+
+
+Flush = Callable[[Batch], None]
 
 
 SPLIT_MIN_PAGES = 6  # split a chain only when it has about this many pages left
@@ -126,6 +122,7 @@ class _Page:
     ids: list[int]  # the customers' ids, in Smile's order (descending)
     rows: Rows
     next_cursor: str | None
+    quarantined: list[Quarantined]
 
 
 def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
@@ -143,27 +140,32 @@ def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
             page = next(pages)
         except StopIteration:
             return
-        except SmileApiError as exc:  # a 400 for a cursor we made up: Smile does not take them
+        except SmileAuthError:
+            raise  # the connection's problem, not the cursor's
+        except SmileError as exc:  # any failure of a cursor we made up: Smile does not take them
             if made_up and first:
-                raise CursorUnsupported(f"Smile rejected a made-up cursor: {exc}") from exc
+                raise CursorUnsupported(f"Smile did not take a made-up cursor: {exc}") from exc
             raise
         customers = page.customers
         ids = [c.id for c in customers]
-        if first and made_up and ids and ids[0] >= chain.id_below:
-            raise CursorUnsupported("Smile ignored a made-up cursor (it returned ids above it)")
+        if first and made_up and ids and (ids[0] >= chain.id_below or ids != sorted(ids, reverse=True)):
+            raise CursorUnsupported("Smile read a made-up cursor differently (ids above it, or out of order)")
         first = False
         seen_at = timezone.now()
         low = chain.stop_below if stops is None else stops.get(chain.key, chain.stop_below)
         if low is not None and ids and ids[-1] < low:  # the chain ends within this page
             kept = sum(1 for i in ids if i >= low)
-            yield _Page(ids[:kept], [(c, seen_at) for c in customers[:kept]], None)
+            quarantined = [q for q in page.quarantined if q.id is None or q.id >= low]
+            yield _Page(ids[:kept], [(c, seen_at) for c in customers[:kept]], None, quarantined)
             return
-        yield _Page(ids, [(c, seen_at) for c in customers], page.next_cursor)
+        yield _Page(ids, [(c, seen_at) for c in customers], page.next_cursor, page.quarantined)
 
 
 def _walk_inline(client, chain: Chain, flush: Flush) -> None:
     for page in _pages(client, chain):
-        flush(page.rows, {chain.key: (page.next_cursor, page.next_cursor is None)}, 1)
+        flush(
+            Batch(page.rows, {chain.key: (page.next_cursor, page.next_cursor is None)}, 1, page.quarantined)
+        )
 
 
 def _walk_parallel(
@@ -244,8 +246,7 @@ def _walk_parallel(
                 taken.append(item)
                 if item[1] not in (_DONE, _FAILED):
                     size += len(item[1].ids)
-            rows: Rows = []
-            position: dict[str, tuple[str | None, bool]] = {}
+            batch = Batch([], {}, 0, [])
             waiting: list[threading.Event] = []
             finished = False
             for key, page, extra in taken:  # extra: the page's commit event, or the chain's exception
@@ -255,12 +256,14 @@ def _walk_parallel(
                 elif page is _FAILED:
                     raise extra
                 else:
-                    rows.extend(page.rows)
-                    position[key] = (page.next_cursor, page.next_cursor is None)
+                    batch.rows.extend(page.rows)
+                    batch.quarantined.extend(page.quarantined)
+                    batch.position[key] = (page.next_cursor, page.next_cursor is None)
                     waiting.append(extra)
                     progress.saw(key, page)
             if waiting:
-                flush(rows, position, len(waiting))
+                batch.pages = len(waiting)
+                flush(batch)
             if finished and spread:
                 split()
             for committed in waiting:

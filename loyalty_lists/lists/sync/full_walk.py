@@ -1,28 +1,38 @@
 """The full walk of a cycle: every customer Smile has, checkpointed so a killed worker resumes it.
 
-* **Chains.** Parallel cursor chains over ``GET /customers``: one per id range holding an equal share of
-  the customers the snapshot knows (``SYNC_FULL_WALK_CHAINS``), or one per state on the first sync, the
-  largest split as the others finish (``fetch.py``); per state and unsplit when Smile does not take
-  made-up cursors (``CursorUnsupported``).
+* **Chains.** The documented way first: one chain per state, with Smile's own cursors. Faster walks
+  use cursors we make, which no Smile document promises, so only on a connection where the
+  ``id_range_cursors`` capability is verified (``integrations/smile/capabilities.py``: probed before a
+  full walk when unknown, re-probed ``SMILE_CAPABILITY_RECHECK_DAYS`` after it was found unsupported):
+  then one chain per id range holding an equal share of the customers the snapshot knows
+  (``SYNC_FULL_WALK_CHAINS``), or, on the first sync, per state with the largest split as the others
+  finish. Any failure of a made-up cursor during the walk (``CursorUnsupported``) marks the capability
+  unsupported and the walk goes on the documented way, with a fresh checkpoint that later cycles can
+  resume — never one that keeps re-trying made-up cursors.
 * **Checkpoint** (``SyncState.full_walk``): every commit stores the chains' cursors with its rows, and a
   chain asks for its next page only after that commit, so a crash refetches at most one page a chain.
 * **Catch-up.** When the walk completes, one delta pass from the walk's start catches customers that
   changed after the walk had passed them (during a long walk, or between a crash and the resume).
 * **Gone.** Then live rows nobody saw since the walk started are gone from Smile (re-checked one by one
   with ``get_customer`` when there are few — a customer who changed state between two parallel chains
-  is found again) and are tombstoned; they leave every list at the publish.
+  is found again) and are tombstoned; they leave every list at the publish. (Quarantined records count
+  as seen; when one named no id, nobody is marked gone this time.)
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from integrations.smile import capabilities
+from integrations.smile import services as smile
+from integrations.smile.selectors import connection_capability
+
 from ..models import SmileCustomer, SyncRun, SyncState
-from .fetch import PAGE_LIMIT, SAFETY_OVERLAP, Chain, CursorUnsupported, walk
+from .fetch import PAGE_LIMIT, SAFETY_OVERLAP, Batch, Chain, CursorUnsupported, walk
 from .snapshot import tombstone_customers, unseen_since, upsert_customers
 from .sql import analyze
 from .state import seq_next
@@ -69,54 +79,94 @@ def unfinished_chains(checkpoint: dict) -> list[Chain]:
     ]
 
 
+def id_ranges_allowed(merchant, client) -> tuple[bool, capabilities.Probe | None]:
+    """May this walk make its own cursors? The connection's verdict, or a probe when there is none (or
+    an "unsupported" one is old enough to ask again): ``(allowed, the probe if one ran)``."""
+    known = connection_capability(merchant=merchant, name=capabilities.ID_RANGE)
+    if known.get("verdict") == capabilities.VERIFIED:
+        return True, None
+    if known.get("verdict") == capabilities.UNSUPPORTED:
+        asked = parse_datetime(known.get("at") or "")
+        recheck = timedelta(days=settings.SMILE_CAPABILITY_RECHECK_DAYS)
+        if asked is not None and timezone.now() - asked < recheck:
+            return False, None
+    probe = capabilities.id_range_probe(client)
+    if probe.verdict != capabilities.UNKNOWN:
+        smile.connection_capability_record(
+            merchant=merchant, name=capabilities.ID_RANGE, verdict=probe.verdict, reason=probe.reason
+        )
+    logger.info("Made-up cursors on this connection: %s (%s)", probe.verdict, probe.reason)
+    return probe.verdict == capabilities.VERIFIED, probe
+
+
+def _made_up(checkpoint: dict) -> bool:
+    """Does the checkpoint hold chains that start from a cursor we made?"""
+    return any(high is not None for _state, high, _low in checkpoint.get("chains", {}).values())
+
+
 def full_walk(cycle, client, run: SyncRun, state: SyncState) -> datetime:
     """Walk every customer into the snapshot (resuming a checkpointed walk) and tombstone the gone ones;
-    returns the watermark (when the catch-up pass started). ``cycle.flush(run, rows, pages,
-    checkpoint)`` writes a batch of rows with the checkpoint."""
+    returns the watermark (when the catch-up pass started). ``cycle.flush(run, batch, checkpoint)``
+    writes a batch of rows with the checkpoint."""
     merchant_id = state.merchant_id
+    made_up_ok, probe = id_ranges_allowed(state.merchant, client)
+    if probe is not None and probe.page is not None:  # Smile's own first page: real data, stored
+        now = timezone.now()
+        cycle.flush(run, Batch([(c, now) for c in probe.page.customers], {}, 1, probe.page.quarantined))
+    whole = probe is not None and probe.page is not None and probe.page.next_cursor is None
     checkpoint = state.full_walk
+    if checkpoint and not made_up_ok and _made_up(checkpoint):
+        logger.info("The checkpointed walk used made-up cursors, no longer allowed: starting it over")
+        checkpoint = None
     if checkpoint:
         run.resumed = True
         run.save(update_fields=["resumed"])
         logger.info("Resuming the full walk started by run %s", checkpoint.get("run_id"))
         checkpoint.setdefault("chains", state_chains())  # written before chains were recorded
     else:
-        checkpoint = {
+        parts = settings.SYNC_FULL_WALK_CHAINS if made_up_ok else 1
+        chains = {} if whole else (id_ranges(merchant_id, parts) or state_chains())
+        checkpoint = {  # (no chains: the probe's page held the whole program)
             "started_at": run.started_at.isoformat(),
             "run_id": run.pk,
-            "chains": id_ranges(merchant_id, settings.SYNC_FULL_WALK_CHAINS) or state_chains(),
+            "chains": chains,
             "cursors": {},
             "done": [],
         }
         SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=checkpoint)
     walk_started_at = parse_datetime(checkpoint["started_at"])
 
-    def flush(rows, position, pages):
-        for key, (cursor, done) in position.items():
+    def flush(batch: Batch):
+        for key, (cursor, done) in batch.position.items():
             checkpoint["cursors"][key] = cursor
             if done and key not in checkpoint["done"]:
                 checkpoint["done"].append(key)
-        cycle.flush(run, rows, pages, checkpoint=checkpoint)
+        cycle.flush(run, batch, checkpoint=checkpoint)
 
     def on_split(chain, stops):  # saved with the next commit, before the new chain's first page
         for key, stop_below in stops.items():
             checkpoint["chains"][key][2] = stop_below
         checkpoint["chains"][chain.key] = [chain.state, chain.id_below, chain.stop_below]
 
-    spread = settings.SYNC_FULL_WALK_CHAINS if not checkpoint.get("no_made_up_cursors") else 0
     try:
         walk(
             client,
             unfinished_chains(checkpoint),
             flush,
-            spread=spread,
+            spread=settings.SYNC_FULL_WALK_CHAINS if made_up_ok else 0,
             on_split=on_split,
             keys_taken=list(checkpoint["chains"]),
         )
     except CursorUnsupported as exc:
-        # Rows already stored stay (upserts are idempotent); the walk starts over, per state, unsplit.
-        logger.warning("Full walk by id ranges is not possible (%s); walking per state", exc)
-        checkpoint.update(chains=state_chains(), cursors={}, done=[], no_made_up_cursors=True)
+        # Rows already stored stay (upserts are idempotent); the walk starts over the documented way.
+        logger.warning("A made-up cursor failed (%s); walking with Smile's own cursors, per state", exc)
+        smile.connection_capability_record(
+            merchant=state.merchant,
+            name=capabilities.ID_RANGE,
+            verdict=capabilities.UNSUPPORTED,
+            reason=str(exc),
+        )
+        checkpoint.update(chains=state_chains(), cursors={}, done=[])
         SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=checkpoint)
         walk(client, unfinished_chains(checkpoint), flush)
     caught_up_at = timezone.now()
@@ -124,7 +174,7 @@ def full_walk(cycle, client, run: SyncRun, state: SyncState) -> datetime:
     walk(
         client,
         [Chain("all", None, updated_at_min=since)],
-        lambda rows, pos, pages: cycle.flush(run, rows, pages, checkpoint=checkpoint),
+        lambda batch: cycle.flush(run, batch, checkpoint=checkpoint),
     )
     _gone_mark(merchant_id, client, run, walk_started_at)
     analyze(SmileCustomer)  # the publish's plans must see the snapshot's real size
@@ -132,7 +182,12 @@ def full_walk(cycle, client, run: SyncRun, state: SyncState) -> datetime:
 
 
 def _gone_mark(merchant_id: int, client, run: SyncRun, walk_started_at: datetime) -> None:
-    """The walk completed: whoever it (or a webhook since) did not see is gone from Smile."""
+    """The walk completed: whoever it (or a webhook since) did not see is gone from Smile — unless a
+    quarantined record named no id (it could be anyone: nobody is marked gone this time)."""
+    if getattr(run, "quarantine_unknown_ids", False):
+        logger.warning("A malformed customer without an id: no customer is marked gone by this walk")
+        SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=None)
+        return
     unseen = unseen_since(merchant_id, walk_started_at)
     found, gone_ids, set_based = [], [], False
     if unseen.count() <= GONE_VERIFY_MAX:

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import ListRunResult, SyncRun
+from ..models import ListRunResult, SmileCustomer, SyncRun
 from .publish import ListOutcome
 
 Outcome, Decision = ListRunResult.Outcome, ListRunResult.Decision
@@ -158,3 +158,27 @@ def refresh_failure_record(*, merchant_id: int, now: datetime, error: str) -> Sy
     runs.filter(pk=run.pk).update(error_message=error[:2000], finished_at=now)
     run.refresh_from_db()
     return run
+
+
+QUARANTINE_KEPT = 50  # records listed on a run (all are counted)
+
+
+def quarantine_record(run: SyncRun, quarantined) -> None:
+    """Malformed customers of a run (call in the transaction of the batch they came with): counted and
+    listed on the run (id and why), and *seen* — their snapshot rows stay as they were (their list items
+    too), but a full walk must not take them for customers Smile no longer has."""
+    ids = [q.id for q in quarantined if q.id is not None]
+    if ids:
+        SmileCustomer.objects.filter(merchant_id=run.merchant_id, smile_id__in=ids).update(
+            last_seen_at=timezone.now()
+        )
+    if any(q.id is None for q in quarantined):
+        run.quarantine_unknown_ids = True  # the full walk then marks nobody gone (see full_walk.py)
+    listed = list(run.quarantined or [])
+    room = QUARANTINE_KEPT - len(listed)
+    listed += [{"id": q.id, "reason": q.reason[:200]} for q in quarantined[: max(room, 0)]]
+    run.quarantined = listed
+    run.customers_quarantined += len(quarantined)
+    SyncRun.objects.filter(pk=run.pk).update(
+        quarantined=listed, customers_quarantined=F("customers_quarantined") + len(quarantined)
+    )

@@ -38,14 +38,21 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from integrations.smile import services as smile
-from integrations.smile.errors import SmileAuthError, SmileError, SmileNotConnected, error_text
+from integrations.smile.errors import (
+    SmileAuthError,
+    SmileBadResponse,
+    SmileError,
+    SmileNotConnected,
+    error_text,
+)
+from integrations.smile.types import Quarantined
 
 from ..models import Audience, LoyaltyList, RefreshRequest, SmileCustomer, SyncRun, SyncState, VipTier
 from .publish import publish_lists
-from .record import refresh_failure_record, refresh_record, refresh_run
+from .record import quarantine_record, refresh_failure_record, refresh_record, refresh_run
 from .snapshot import index_emails, tombstone_customers, upsert_customers
 from .state import seq_next, state_ensure, state_lock
-from .tiers import tier_names, tiers_apply
+from .tiers import tier_names, tiers_apply, tiers_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -192,17 +199,22 @@ def _fetch(client, claimed: list[RefreshRequest]):
             pages += 1
             for customer in page.customers:
                 found[customer.id] = customer
+            wanted -= {q.id for q in page.quarantined}  # malformed in the page: asked for one by one below
             if pages >= budget:
                 break
-    gone = []
+    gone, quarantined = [], []
     for smile_id in sorted(wanted - set(found)):
-        customer = client.get_customer(smile_id)
         pages += 1
+        try:
+            customer = client.get_customer(smile_id)
+        except SmileBadResponse as exc:  # one malformed customer: set aside, the others go on
+            quarantined.append(Quarantined(smile_id, exc.message))
+            continue
         if customer is None:
             gone.append(smile_id)
         else:
             found[smile_id] = customer
-    return list(found.values()), gone, pages
+    return list(found.values()), gone, pages, quarantined
 
 
 def _tiers_needed(merchant_id: int, customers, gone: list[int]) -> bool:
@@ -231,11 +243,10 @@ def _tiers_needed(merchant_id: int, customers, gone: list[int]) -> bool:
 
 
 def _refresh(merchant_id: int, claimed: list[RefreshRequest], client) -> SyncRun:
-    customers, gone, calls = _fetch(client, claimed)
-    tiers, tiers_at = None, None
+    customers, gone, calls, quarantined = _fetch(client, claimed)
+    tiers = None
     if _tiers_needed(merchant_id, customers, gone):
-        tiers_at = timezone.now()
-        tiers = client.list_vip_tiers()
+        tiers = tiers_fetch(client, merchant=merchant_id)
         calls += 1
     seen_at = timezone.now()
     ids = tuple(sorted({c.id for c in customers} | set(gone)))
@@ -244,9 +255,7 @@ def _refresh(merchant_id: int, claimed: list[RefreshRequest], client) -> SyncRun
         seq = seq_next(merchant_id)
         staled = ()
         if tiers is not None:
-            staled = tuple(
-                tiers_apply(merchant_id, tiers, now=seen_at, seq=seq, fetched_at=tiers_at).lists_staled
-            )
+            staled = tuple(tiers_apply(merchant_id, tiers, now=seen_at, seq=seq).lists_staled)
         upsert_customers(
             merchant_id, [(c, seen_at) for c in customers], seq=seq, tier_names=tier_names(merchant_id)
         )
@@ -257,6 +266,8 @@ def _refresh(merchant_id: int, claimed: list[RefreshRequest], client) -> SyncRun
             merchant_id=merchant_id, run=run, now=seen_at, published_seq=seq, customers=ids, staled=staled
         )
         refresh_record(run, outcomes, now=seen_at, fetched=len(customers), gone=gone_count, calls=calls)
+        if quarantined:
+            quarantine_record(run, quarantined)
         _release(claimed, failed=False)
     logger.info(
         "Webhook refresh of merchant %s: %s customers (%s gone) in %s Smile calls -> run %s",

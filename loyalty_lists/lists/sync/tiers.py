@@ -21,11 +21,48 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.utils import timezone
+
+from integrations.smile import capabilities
+from integrations.smile import services as smile
+from integrations.smile.errors import SmileNotFound, SmileScopeError
 from integrations.smile.types import VipTierData
 
 from ..models import Audience, LoyaltyList, SmileCustomer, SyncState, VipTier
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TierList:
+    """A merchant's VIP tiers as Smile gave them at ``fetched_at``; ``unavailable`` says why there are
+    none to read (``GET /vip_tiers`` answered 403 or 404: the program has no VIP for us — a paid-plan
+    feature), which makes every tier list stale with that reason instead of failing the sync."""
+
+    tiers: list[VipTierData]
+    fetched_at: datetime
+    unavailable: str = ""
+
+
+def tiers_fetch(client, *, merchant=None) -> TierList:
+    """``GET /vip_tiers``, with 403/404 meaning "no VIP tiers" (recorded on the merchant's connection as
+    the ``vip_tiers`` capability). Other failures raise."""
+    fetched_at = timezone.now()
+    try:
+        tiers = TierList(client.list_vip_tiers(), fetched_at)
+    except (SmileScopeError, SmileNotFound) as exc:
+        tiers = TierList([], fetched_at, unavailable=str(exc))
+    if merchant is not None:
+        verdict = capabilities.UNAVAILABLE if tiers.unavailable else capabilities.AVAILABLE
+        known = smile.connection_capability_verdict(merchant=merchant, name=capabilities.VIP_TIERS)
+        if known != verdict:
+            smile.connection_capability_record(
+                merchant=merchant,
+                name=capabilities.VIP_TIERS,
+                verdict=verdict,
+                reason=tiers.unavailable or f"{len(tiers.tiers)} tiers",
+            )
+    return tiers
 
 
 @dataclass
@@ -37,12 +74,12 @@ class TierChanges:
     lists_staled: list[int] = field(default_factory=list)
     lists_recovered: list[int] = field(default_factory=list)
     outdated: bool = False  # an older tier list than the last one applied: ignored
+    unavailable: str = ""  # Smile gives no VIP tiers to read (``TierList.unavailable``)
 
 
-def tiers_apply(
-    merchant_id: int, tiers: list[VipTierData], *, now: datetime, seq: int, fetched_at: datetime
-) -> TierChanges:
-    """Apply ``tiers`` (fetched from Smile at ``fetched_at``); call with the state row locked."""
+def tiers_apply(merchant_id: int, tier_list: TierList, *, now: datetime, seq: int) -> TierChanges:
+    """Apply a tier list fetched from Smile; call with the state row locked."""
+    tiers, fetched_at = tier_list.tiers, tier_list.fetched_at
     changes = TierChanges()
     state = SyncState.objects.filter(merchant_id=merchant_id)
     if state.filter(tiers_fetched_at__gt=fetched_at).exists():
@@ -95,9 +132,15 @@ def tiers_apply(
         known = existing.get(lst.vip_tier_id)
         label = f"“{known.name}” (#{lst.vip_tier_id})" if known else f"#{lst.vip_tier_id}"
         lst.stale_since = now
-        lst.stale_reason = (
-            f"The VIP tier {label} no longer exists in Smile; the list is frozen until it returns."
-        )
+        if tier_list.unavailable:
+            lst.stale_reason = (
+                f"Smile gives no access to its VIP tiers ({tier_list.unavailable})"[:400]
+                + "; the list is frozen until it does."
+            )
+        else:
+            lst.stale_reason = (
+                f"The VIP tier {label} no longer exists in Smile; the list is frozen until it returns."
+            )
         lst.save(update_fields=["stale_since", "stale_reason", "updated_at"])
         changes.lists_staled.append(lst.pk)
         logger.warning("List %s is stale: VIP tier %s vanished from Smile", lst.pk, lst.vip_tier_id)

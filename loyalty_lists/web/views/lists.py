@@ -59,10 +59,15 @@ def refresh_tiers(merchant) -> str:
         return ""
     try:
         with smile.client_for_merchant(merchant, max_attempts=2, timeout=10) as client:
-            services.vip_tiers_refresh(merchant=merchant, client=client)
+            changes = services.vip_tiers_refresh(merchant=merchant, client=client)
     except SmileError as exc:
         logger.warning("Could not refresh the VIP tiers of merchant %s: %s", merchant.pk, exc)
         return f"Could not load the VIP tiers from Smile ({exc}); showing the tiers of the last sync."
+    if changes.unavailable:
+        return (
+            "Your Smile program has no VIP tiers this app can read (VIP is a paid Smile plan feature; Smile"
+            f" answered: {changes.unavailable}). Member lists work; tier lists are unavailable."
+        )
     return ""
 
 

@@ -12,11 +12,11 @@ def test_it_stores_a_successful_check(staff_client, oauth_connection, smile_api)
     assert "Smile connection works." in response.content.decode()
     connection = SmileConnection.objects.get()
     assert connection.last_health_check_ok is True and connection.last_health_check_at is not None
-    assert smile_api["tiers"].call_count == 1
+    assert smile_api["customers"].call_count == 1  # GET /customers?limit=1: every connection may
 
 
 def test_it_stores_a_failed_check_and_the_error(staff_client, oauth_connection, smile_api):
-    smile_api["tiers"].respond(503, json={"error": {"message": "Maintenance", "request_id": "r-1"}})
+    smile_api["customers"].respond(503, json={"error": {"message": "Maintenance", "request_id": "r-1"}})
     response = staff_client.post("/integrations/smile/check", follow=True)
     body = response.content.decode()
     assert "check failed" in body and "Maintenance" in body

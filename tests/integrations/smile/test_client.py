@@ -256,7 +256,8 @@ def test_a_401_when_refresh_is_impossible_is_an_auth_error(make_client):
 
 
 def test_health_check_returns_nothing_and_raises_typed_errors(make_client):
-    assert make_client(Recorder(respond(200, TIERS))).health_check() is None
+    page = {"customers": [], "metadata": {"next_cursor": None, "previous_cursor": ""}}
+    assert make_client(Recorder(respond(200, page))).health_check() is None
     with pytest.raises(SmileScopeError):
         make_client(Recorder(respond(403, {}))).health_check()
 

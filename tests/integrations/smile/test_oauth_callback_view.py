@@ -170,7 +170,7 @@ def test_it_exchanges_the_code_and_connects(
     assert connection.expires_at is not None
     # the health check ran with the new token
     assert connection.last_health_check_ok is True and connection.last_health_check_at is not None
-    assert smile_api["tiers"].calls.last.request.headers["Authorization"] == "Bearer at-new"
+    assert smile_api["customers"].calls.last.request.headers["Authorization"] == "Bearer at-new"
     # and the first sync is queued
     [task] = [SignedPackage.loads(q.payload) for q in OrmQ.objects.all()]
     assert task["func"] == "loyalty_lists.lists.tasks.sync_cycle_task"
@@ -200,14 +200,23 @@ def test_it_can_send_client_credentials_as_form_fields(staff_client, token_endpo
 def test_it_refuses_a_token_without_the_required_scopes(
     staff_client, token_endpoint, smile_api, django_capture_on_commit_callbacks
 ):
-    token_endpoint.post(TOKEN_URL, json=token_json(scope="customer:read"))
+    token_endpoint.post(TOKEN_URL, json=token_json(scope="vip_tier:read"))
     with django_capture_on_commit_callbacks(execute=True):
         response = callback(staff_client, code="c", state=begin(staff_client))
     page = staff_client.get(response["Location"])
-    assert any("vip_tier:read" in m and "Nothing was connected" in m for m in messages_of(page))
+    assert any("customer:read" in m and "Nothing was connected" in m for m in messages_of(page))
     assert not SmileConnection.objects.exists()
-    assert not smile_api["tiers"].called
+    assert not smile_api["customers"].called
     assert OrmQ.objects.count() == 0, "no sync queued"
+
+
+def test_the_required_scopes_are_a_setting(staff_client, token_endpoint, smile_api, settings):
+    """Smile's scope names are not all confirmed: an operator whose Smile names them otherwise sets them."""
+    settings.SMILE_OAUTH_SCOPES = ["customers:read"]
+    settings.SMILE_OAUTH_REQUIRED_SCOPES = ["customers:read"]
+    token_endpoint.post(TOKEN_URL, json=token_json(scope="customers:read"))
+    callback(staff_client, code="c", state=begin(staff_client))
+    assert SmileConnection.objects.get().status == "connected"
 
 
 def test_a_token_response_without_scope_means_as_requested(staff_client, token_endpoint, smile_api):
@@ -234,14 +243,23 @@ def test_a_token_endpoint_outage_connects_nothing(staff_client, token_endpoint):
 
 def test_a_failing_health_check_is_stored_and_shown(staff_client, token_endpoint, smile_api):
     token_endpoint.post(TOKEN_URL, json=token_json())
-    smile_api["tiers"].respond(403, json={"error": {"message": "missing vip_tier:read"}})
+    smile_api["customers"].respond(403, json={"error": {"message": "missing customer:read"}})
     response = callback(staff_client, code="c", state=begin(staff_client))
     page = staff_client.get(response["Location"])
     connection = SmileConnection.objects.get()
     assert connection.status == "connected"
     assert connection.last_health_check_ok is False
-    assert "missing vip_tier:read" in connection.last_health_check_message
+    assert "missing customer:read" in connection.last_health_check_message
     assert any("health check failed" in m for m in messages_of(page))
+
+
+def test_a_program_without_vip_tiers_connects_and_checks_fine(staff_client, token_endpoint, smile_api):
+    """VIP is a paid-plan feature: a 403 on /vip_tiers is no reason to refuse the connection."""
+    token_endpoint.post(TOKEN_URL, json=token_json(scope="customer:read"))
+    smile_api["tiers"].respond(403, json={"error": {"message": "VIP is not on this plan"}})
+    callback(staff_client, code="c", state=begin(staff_client))
+    connection = SmileConnection.objects.get()
+    assert connection.status == "connected" and connection.last_health_check_ok is True
 
 
 def test_reconnecting_replaces_a_connection_that_needed_it(

@@ -153,12 +153,12 @@ def test_a_401_on_an_api_key_needs_reconnect(merchant_a, smile_api):
     connection = SmileConnection(merchant=merchant_a[0], auth_kind="api_key", status="connected")
     connection.set_tokens(access_token="api_key_1")
     connection.save()
-    smile_api["tiers"].respond(401, json={"error": {"message": "Invalid credentials."}})
+    smile_api["customers"].respond(401, json={"error": {"message": "Invalid credentials."}})
     with pytest.raises(SmileAuthError), client_for_merchant(merchant_a[0]) as client:
         client.health_check()
     connection.refresh_from_db()
     assert connection.status == "needs_reconnect" and "API key" in connection.last_error_message
-    assert smile_api["tiers"].call_count == 1
+    assert smile_api["customers"].call_count == 1
 
 
 def test_a_merchant_without_a_connection_is_not_connected(merchant_a):
