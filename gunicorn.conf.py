@@ -48,6 +48,10 @@ def when_ready(server):
     database connection is opened here (workers must not share one)."""
     if not preload_app:
         return
+    from django.conf import settings
+
+    if getattr(settings, "ROOT_URLCONF", None) != "loyalty_lists.urls":
+        return  # another app on this config (the benchmarks' bare baselines)
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - imports every URL conf and view
