@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--export", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
         sys.stdout.write("BENCH-JSON " + json.dumps(worker(args.items, args.export)) + "\n")
         return
     for figure in measure(args.items):

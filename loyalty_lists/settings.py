@@ -255,6 +255,32 @@ SMILE_WEBHOOK_SIGNATURE_ENCODING = env.str("SMILE_WEBHOOK_SIGNATURE_ENCODING", d
 SMILE_RATE_LIMIT_PER_SECOND = env.float("SMILE_RATE_LIMIT_PER_SECOND", default=10)
 SMILE_HTTP_TIMEOUT = env.float("SMILE_HTTP_TIMEOUT", default=30)
 SMILE_MAX_ATTEMPTS = env.int("SMILE_MAX_ATTEMPTS", default=6)
+# Production must not talk to the bundled sandbox by accident (its defaults are the demo's): with DEBUG off,
+# a Smile URL on a loopback address or a sandbox secret stops the start-up, unless this says so (a staging
+# box that really uses the sandbox; the demo and the tests set it).
+SMILE_ALLOW_SANDBOX = env.bool("SMILE_ALLOW_SANDBOX", default=DEBUG)
+SANDBOX_SECRETS = {"sandbox-secret"}
+
+
+def _sandbox_settings() -> list[str]:
+    found = []
+    for name in ("SMILE_API_BASE", "SMILE_OAUTH_AUTHORIZE_URL", "SMILE_OAUTH_TOKEN_URL"):
+        host = urlsplit(globals()[name]).hostname or ""
+        if host in ("localhost", "::1") or host.startswith("127."):
+            found.append(f"{name} points at {host}")
+    for name in ("SMILE_CLIENT_SECRET", "SMILE_WEBHOOK_SECRET", "SMILE_CLIENT_SECRET_PREVIOUS"):
+        if globals()[name] in SANDBOX_SECRETS:
+            found.append(f"{name} is the sandbox's public default")
+    return found
+
+
+if not SMILE_ALLOW_SANDBOX and (_found := _sandbox_settings()):
+    raise ImproperlyConfigured(
+        "These settings are the bundled Smile sandbox's, not the real Smile's: "
+        + "; ".join(_found)
+        + ". Set the real Smile's URLs and your app's credentials (README, \"Connecting the real Smile\"),"
+        " or SMILE_ALLOW_SANDBOX=1 on a staging box that really uses the sandbox."
+    )
 # MultiFernet keys for tokens at rest, comma-separated, newest first. Separate from SECRET_KEY.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 if not FIELD_ENCRYPTION_KEYS:

@@ -11,6 +11,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTE=")
 os.environ.setdefault("PLAIN_STATIC", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("SMILE_ALLOW_SANDBOX", "1")  # every test talks to the sandbox
 
 from loyalty_lists.settings import *  # noqa: E402, F403
 

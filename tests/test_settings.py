@@ -20,7 +20,11 @@ PROBE = (
 def load(env):
     clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     clean.update(
-        {"DJANGO_SETTINGS_MODULE": "loyalty_lists.settings", "SQLITE_PATH": "/tmp/sll-settings-probe.db"}
+        {
+            "DJANGO_SETTINGS_MODULE": "loyalty_lists.settings",
+            "SQLITE_PATH": "/tmp/sll-settings-probe.db",
+            "SMILE_ALLOW_SANDBOX": "1",  # (the sandbox defaults have a test of their own)
+        }
     )
     clean.update(env)
     return subprocess.run(
@@ -77,3 +81,37 @@ def test_database_and_redis_urls_switch_to_postgresql_and_redis():
     assert data["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert data["q"]["redis"] == "redis://127.0.0.1:6379/0"
     assert "orm" not in data["q"]
+
+
+def test_production_settings_refuse_the_sandbox_defaults(tmp_path):
+    """With DEBUG off, the demo's Smile (loopback URLs, the public sandbox secret) stops the start-up with
+    a clear message — unless SMILE_ALLOW_SANDBOX says a staging box really means it."""
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SMILE_", "DJANGO_", "DEBUG"))} | {
+        "SECRET_KEY": "x" * 50,
+        "FIELD_ENCRYPTION_KEYS": "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTE=",
+        "DJANGO_SETTINGS_MODULE": "loyalty_lists.settings",
+    }
+    code = "import django; django.setup(); print('started')"
+
+    def start(**env):
+        return subprocess.run([sys.executable, "-c", code], env=base | env, capture_output=True, text=True)
+
+    refused = start()
+    assert refused.returncode != 0
+    assert "SMILE_API_BASE points at 127.0.0.1" in refused.stderr
+    assert "SMILE_CLIENT_SECRET is the sandbox's public default" in refused.stderr
+    assert "SMILE_ALLOW_SANDBOX=1" in refused.stderr
+
+    assert start(SMILE_ALLOW_SANDBOX="1").stdout.strip() == "started"
+    real = {
+        "SMILE_API_BASE": "https://api.smile.io/v1",
+        "SMILE_OAUTH_AUTHORIZE_URL": "https://connect.smile.io/oauth2/authorize",
+        "SMILE_OAUTH_TOKEN_URL": "https://connect.smile.io/oauth2/token",
+        "SMILE_CLIENT_ID": "app-id",
+        "SMILE_CLIENT_SECRET": "a-real-secret",
+    }
+    assert start(**real).stdout.strip() == "started"
+    assert "SMILE_WEBHOOK_SECRET" in start(**real, SMILE_WEBHOOK_SECRET="sandbox-secret").stderr

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import SmileConnection
+from .models import SmileConnection, UnroutedWebhook
 
 
 @admin.register(SmileConnection)
@@ -37,3 +37,12 @@ class SmileConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # connections are made by the OAuth flow, the API-key form or `smile_connect`
+
+
+@admin.register(UnroutedWebhook)
+class UnroutedWebhookAdmin(admin.ModelAdmin):
+    """Webhooks of Smile accounts no connection is known to belong to (see ``routing.py``)."""
+
+    list_display = ("account_id", "deliveries", "last_received_at", "bound_to", "bind_requested_at")
+    search_fields = ("account_id",)
+    readonly_fields = [f.name for f in UnroutedWebhook._meta.fields]

@@ -87,3 +87,25 @@ class SmileConnection(models.Model):
     @property
     def scope_list(self) -> list[str]:
         return self.scopes.split()
+
+
+class UnroutedWebhook(models.Model):
+    """Verified webhooks of a Smile account no connection is known to belong to (Smile's token response
+    need not name the account). Counted and kept visible for operators — never just ignored — with the
+    latest delivery's customer, which ``routing.account_bind`` uses to find the connection it belongs to
+    (the one whose API knows that customer) and bind the account to it."""
+
+    account_id = models.CharField(max_length=64, unique=True)
+    deliveries = models.PositiveIntegerField(default=0)
+    customer_id = models.BigIntegerField()
+    customer_email = models.CharField(max_length=254, blank=True)
+    customer_updated_at = models.CharField(max_length=40, blank=True)
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+    bind_requested_at = models.DateTimeField(null=True, blank=True)
+    bound_to = models.ForeignKey(
+        SmileConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self):
+        return f"unrouted webhooks of Smile account {self.account_id} ({self.deliveries})"

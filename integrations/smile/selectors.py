@@ -30,6 +30,7 @@ class ConnectionStatus:
     last_health_check_message: str = ""
     last_error_message: str = ""
     last_error_at: datetime | None = None
+    capabilities: dict = field(default_factory=dict)  # capabilities.py: {name: {"verdict", "reason", "at"}}
 
     @property
     def is_connected(self) -> bool:
@@ -39,6 +40,33 @@ class ConnectionStatus:
     @property
     def needs_reconnect(self) -> bool:
         return self.state == "needs_reconnect"
+
+    @property
+    def webhooks_unrouted(self) -> bool:
+        """An OAuth connection that does not know its Smile account yet: webhooks cannot reach it."""
+        return self.auth_kind == "oauth" and not self.account_id
+
+    @property
+    def walk_strategy(self) -> str:
+        """How full walks run on this connection, in words (``capabilities.ID_RANGE``)."""
+        known = self.capabilities.get("id_range_cursors", {})
+        if known.get("verdict") == "verified":
+            return "In parallel id ranges: cursors made by this app were checked against Smile's own."
+        if known.get("verdict") == "unsupported":
+            return (
+                "Per state, with Smile's own cursors (the documented way): cursors made by this app"
+                f" did not work here ({known.get('reason', '')})."
+            )
+        return (
+            "Per state, with Smile's own cursors (the documented way), until a check shows faster walks work."
+        )
+
+    @property
+    def vip_tiers_note(self) -> str:
+        known = self.capabilities.get("vip_tiers", {})
+        if known.get("verdict") == "unavailable":
+            return f"Not readable ({known.get('reason', '')}): member lists work, tier lists are unavailable."
+        return "Readable." if known.get("verdict") == "available" else "Not checked yet."
 
     @property
     def account_label(self) -> str:
@@ -81,6 +109,7 @@ def connection_status(merchant) -> ConnectionStatus:
         expires_at=connection.expires_at,
         connected_at=connection.connected_at,
         connected_by=connection.connected_by.email if connection.connected_by else "",
+        capabilities=connection.capabilities,
         **common,
     )
 

@@ -27,7 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import signals
+from . import routing, signals
 from .errors import SmileBadResponse
 from .parsing import parse_datetime
 from .selectors import connection_list_for_account
@@ -139,8 +139,9 @@ def receive(request: HttpRequest) -> JsonResponse:
         connection_list_for_account(account_id=account_id).values_list("merchant_id", flat=True)
     )
     if not merchant_ids:
-        logger.info("Smile webhook for unknown account %s ignored", account_id)
-        return _ok(ignored=True)
+        logger.info("Smile webhook for unknown account %s: unrouted (counted; binding tried)", account_id)
+        routing.unrouted_record(account_id=str(account_id), customer=customer)
+        return _ok(unrouted=True)
     updated_at = _updated_at(customer)
     answers: dict[str, int] = {}
     for merchant_id in merchant_ids:

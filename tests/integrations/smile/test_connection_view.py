@@ -94,3 +94,28 @@ def test_an_api_key_connection_says_changes_come_with_the_next_sync(staff_client
     body = staff_client.get("/integrations/smile/").content.decode()
     assert "Every 15 minutes. Smile sends webhooks only to OAuth apps" in body
     assert "Within about a second" not in body
+
+
+def test_it_says_when_real_time_updates_are_not_routed_yet_and_how_full_syncs_run(
+    staff_client, oauth_connection
+):
+    SmileConnection.objects.filter(pk=oauth_connection.pk).update(
+        account_id="",
+        capabilities={
+            "id_range_cursors": {
+                "verdict": "unsupported",
+                "reason": "Smile did not take a made-up cursor (HTTP 400)",
+            },
+            "vip_tiers": {"verdict": "unavailable", "reason": "HTTP 403"},
+        },
+    )
+    body = staff_client.get("/integrations/smile/").content.decode()
+    assert "Real-time updates not yet routed" in body
+    assert "Per state, with Smile&#x27;s own cursors" in body and "HTTP 400" in body
+    assert "tier lists are unavailable" in body
+
+    SmileConnection.objects.filter(pk=oauth_connection.pk).update(
+        account_id="77", capabilities={"id_range_cursors": {"verdict": "verified"}}
+    )
+    body = staff_client.get("/integrations/smile/").content.decode()
+    assert "not yet routed" not in body and "In parallel id ranges" in body

@@ -10,7 +10,7 @@ from django.test import override_settings
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from integrations.smile.models import SmileConnection
+from integrations.smile.models import SmileConnection, UnroutedWebhook
 from integrations.smile.webhooks import sign, signature_valid
 from loyalty_lists.lists.models import RefreshRequest
 
@@ -146,11 +146,27 @@ def test_ping_is_answered(client, db):
     assert OrmQ.objects.count() == 0
 
 
-def test_an_unknown_account_is_acknowledged_and_ignored(client, connected):
+def test_an_unknown_account_is_acknowledged_and_counted_as_unrouted(client, connected):
     body = body_for(account_id=999)
-    response = post(client, body, sign(body))
-    assert response.status_code == 200 and response.json()["ignored"] is True
-    assert OrmQ.objects.count() == 0
+    for _ in range(3):
+        response = post(client, body, sign(body))
+        assert response.status_code == 200 and response.json() == {"ok": True, "unrouted": True}
+    row = UnroutedWebhook.objects.get(account_id="999")
+    assert (row.deliveries, row.customer_id, row.customer_email) == (3, 17, "a@b.c")
+    assert OrmQ.objects.count() == 0, "no connection lacks its account id: nothing to bind"
+
+
+def test_an_unknown_account_asks_once_to_be_bound_when_a_connection_does_not_know_its_account(
+    client, connected, merchant_factory, django_capture_on_commit_callbacks
+):
+    other, _ = merchant_factory("unbound")
+    SmileConnection.objects.create(merchant=other, status="connected", auth_kind="oauth", account_id="")
+    body = body_for(account_id=555)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            post(client, body, sign(body))
+    assert [t["func"] for t in queued()] == ["integrations.smile.tasks.webhook_account_bind_task"]
+    assert queued()[0]["args"] == ("555",)
 
 
 def test_a_disconnected_merchant_gets_no_refresh(client, connected):
