@@ -56,6 +56,7 @@ RATE_LIMIT_RESET = 1.0  # Smile's window resets after one second
 RATE_LIMIT_JITTER = 0.25
 RETRY_AFTER_CAP = 60.0
 USER_AGENT = "smile-loyalty-lists/1.0"
+RATE_LIMIT_HEADERS = ("x-ratelimit", "ratelimit", "retry-after")
 
 
 class TokenProvider(Protocol):
@@ -92,6 +93,7 @@ class SmileClient:
         self._rate_limiter = rate_limiter
         self._sleep = sleep
         self._random = random.Random()
+        self.rate_limit_headers: set[str] = set()  # rate-limit headers Smile sent (none documented)
         self._random_lock = threading.Lock()
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/",
@@ -204,6 +206,9 @@ class SmileClient:
             else:
                 status = response.status_code
                 target = _target(response)
+                self.rate_limit_headers.update(
+                    name for name in response.headers if name.lower().startswith(RATE_LIMIT_HEADERS)
+                )
                 self._log(
                     logging.DEBUG,
                     "GET %s -> %s in %.0f ms (attempt %s)",

@@ -208,6 +208,15 @@ def connection_capability_record(*, merchant, name: str, verdict: str, reason: s
         )
 
 
+def connection_compatibility_record(*, merchant, findings: list[dict]) -> None:
+    """Keep the doctor's last report on the connection (shown on its page)."""
+    with transaction.atomic():
+        connection = SmileConnection.objects.for_merchant(merchant).select_for_update().first()
+        if connection is not None:
+            connection.capabilities["report"] = {"at": timezone.now().isoformat(), "findings": findings}
+            connection.save(update_fields=["capabilities", "updated_at"])
+
+
 def connection_capability_verdict(*, merchant, name: str) -> str:
     return connection_capability(merchant=merchant, name=name).get("verdict", "")
 

@@ -9,12 +9,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from loyalty_lists.merchants.scoping import merchant_required
 
+from . import doctor
 from .errors import SmileAuthError, SmileError, SmileScopeError
 from .forms import ApiKeyForm
 from .oauth import OAuthStateError, authorization_begin, authorization_state_consume, code_exchange
 from .selectors import connection_status
 from .services import (
     connection_api_key_connect,
+    connection_compatibility_record,
     connection_disconnect,
     connection_health_check,
     connection_oauth_complete,
@@ -125,6 +127,8 @@ def disconnect(request):
 @merchant_required
 @require_POST
 def check(request):
+    if request.POST.get("compatibility"):
+        return _compatibility(request)
     connection = connection_health_check(merchant=request.merchant)
     if connection is None:
         messages.error(request, "Not connected to Smile.")
@@ -132,4 +136,20 @@ def check(request):
         messages.success(request, "Smile connection works.")
     else:
         messages.error(request, f"Smile connection check failed: {connection.last_health_check_message}")
+    return redirect("smile:connection")
+
+
+def _compatibility(request):
+    """*Check compatibility*: the doctor's probes (``doctor.py``), shown on the connection page."""
+    try:
+        findings = doctor.compatibility_report(merchant=request.merchant)
+    except SmileError as exc:
+        messages.error(request, f"Could not check Smile: {exc}")
+        return redirect("smile:connection")
+    connection_compatibility_record(merchant=request.merchant, findings=doctor.report_as_dicts(findings))
+    failed = [f for f in findings if f.status == doctor.FAIL]
+    if failed:
+        messages.error(request, f"Compatibility: {len(failed)} problem(s) stop the sync; see below.")
+    else:
+        messages.success(request, "Compatibility checked: see below what holds and what the product does.")
     return redirect("smile:connection")

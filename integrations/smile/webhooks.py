@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+import time
 
 import orjson
 from django.conf import settings
@@ -27,7 +28,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import routing, signals
+from . import doctor, routing, signals
 from .errors import SmileBadResponse
 from .parsing import parse_datetime
 from .selectors import connection_list_for_account
@@ -95,6 +96,18 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY_BYTES else body
 
 
+_last_seen_note = 0.0
+
+
+def _seen(account_id, topic) -> None:
+    """Note a verified webhook for the doctor (pings always; others at most once a minute a process)."""
+    global _last_seen_note
+    now = time.monotonic()
+    if topic == "ping" or now - _last_seen_note > 60:
+        _last_seen_note = now
+        doctor.webhook_seen(account_id=account_id, topic=str(topic))
+
+
 def _updated_at(customer: dict):
     try:
         return parse_datetime(customer.get("updated_at"), "updated_at", nullable=True)
@@ -108,8 +121,10 @@ def receive(request: HttpRequest) -> JsonResponse:
     body = _read_body(request)
     if body is None:
         return _error("Body too large.", 413)
-    if not signature_valid(body, request.headers.get(settings.SMILE_WEBHOOK_SIGNATURE_HEADER)):
+    header = request.headers.get(settings.SMILE_WEBHOOK_SIGNATURE_HEADER)
+    if not signature_valid(body, header):
         logger.warning("Smile webhook rejected: missing or invalid signature")
+        doctor.webhook_rejected(reason="signature", header_present=bool(header))
         return _error("Invalid signature.", 401)
     try:
         payload = orjson.loads(body)
@@ -119,6 +134,7 @@ def receive(request: HttpRequest) -> JsonResponse:
         return _error("The body must be a JSON object.", 400)
     topic = payload.get("topic")
     account_id = payload.get("account_id")
+    _seen(account_id, topic)
     if topic == "ping":
         return _ok(topic="ping")
     if topic != "customer/updated":

@@ -28,6 +28,10 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://lists:secret@db.internal:5432/lists",  # not connected to by these checks
     "REDIS_URL": "redis://redis.internal:6379/0",
     "SMILE_OAUTH_AUTHORIZE_URL": SMILE_AUTHORIZE,
+    "SMILE_OAUTH_TOKEN_URL": "https://connect.smile.io/oauth2/token",
+    "SMILE_API_BASE": "https://api.smile.io/v1",
+    "SMILE_CLIENT_ID": "app-id",
+    "SMILE_CLIENT_SECRET": "the-apps-own-secret",
     "HTTPS": "1",
 }
 SECURITY_SETTINGS = [
