@@ -136,8 +136,12 @@ class SmileClient:
         updated_at_min: datetime | str | None = None,
         start_cursor: str | None = None,
         limit: int = 250,
+        *,
+        first_attempts: int | None = None,
     ) -> Iterator[CustomerPage]:
-        """GET /v1/customers?include=vip_status, one page (one HTTP call) per iteration."""
+        """GET /v1/customers?include=vip_status, one page (one HTTP call) per iteration.
+        ``first_attempts``: fewer attempts for the first page (a cursor we made: its failure is an answer,
+        not something to retry for half a minute)."""
         if not 1 <= limit <= 250:
             raise ValueError("limit must be between 1 and 250")
         params: dict[str, Any] = {"include": "vip_status", "limit": limit}
@@ -146,11 +150,16 @@ class SmileClient:
         if updated_at_min is not None:
             params["updated_at_min"] = _format_time(updated_at_min)
         cursor = start_cursor or None
+        attempts = first_attempts
         while True:
             page_params = dict(params, cursor=cursor) if cursor else params
             page = self._get(
-                "customers", page_params, lambda body, c=cursor: parsing.parse_customer_page(body, cursor=c)
+                "customers",
+                page_params,
+                lambda body, c=cursor: parsing.parse_customer_page(body, cursor=c),
+                attempts=attempts,
             )
+            attempts = None
             yield page
             if page.next_cursor is None:
                 return
@@ -182,7 +191,8 @@ class SmileClient:
     def _log(self, level: int, msg: str, *args) -> None:
         logger.log(level, msg, *args, extra={"correlation_id": self.correlation_id})
 
-    def _get(self, path: str, params: dict, parse: Callable[[Any], Any]) -> Any:
+    def _get(self, path: str, params: dict, parse: Callable[[Any], Any], attempts: int | None = None) -> Any:
+        max_attempts = min(attempts or self.max_attempts, self.max_attempts)
         attempt = 0
         refreshed = False
         while True:
@@ -250,7 +260,7 @@ class SmileClient:
                     raise _error(SmileNotFound, "Not found on Smile", response)
                 else:
                     raise _error(SmileApiError, f"Smile rejected GET /{path}", response)
-            if attempt >= self.max_attempts:
+            if attempt >= max_attempts:
                 self._log(logging.WARNING, "GET /%s failed after %s attempts: %s", path, attempt, failure)
                 raise failure
             if delay is None:

@@ -355,7 +355,9 @@ class SyncState(models.Model):
     write transaction (row-locked, so it also serialises publishes with webhook refreshes).
     ``full_walk``: checkpoint of an unfinished full walk ``{"started_at", "run_id", "cursors", "done"}``.
     ``tiers_fetched_at``: when the tier list last applied was fetched (an older one is never applied
-    over it). ``refresh_queued_at``: a webhook refresh task is queued or draining (at most one).
+    over it). ``full_due``: the next cycle walks everyone (a tier vanished: whether Smile bumps its
+    customers' ``updated_at`` is not known, so a delta may not see them move).
+    ``refresh_queued_at``: a webhook refresh task is queued or draining (at most one).
     """
 
     merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
@@ -364,6 +366,7 @@ class SyncState(models.Model):
     change_seq = models.BigIntegerField(default=0)
     full_walk = models.JSONField(null=True, blank=True)
     tiers_fetched_at = models.DateTimeField(null=True, blank=True)
+    full_due = models.BooleanField(default=False)
     refresh_queued_at = models.DateTimeField(null=True, blank=True)
 
     objects = MerchantOwnedManager()

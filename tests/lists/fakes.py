@@ -133,7 +133,9 @@ class FakeSmile:
     def cursor_before(customer_id: int) -> str:
         return f"id:{customer_id}"
 
-    def iter_customer_pages(self, *, state=None, updated_at_min=None, start_cursor=None, limit=250):
+    def iter_customer_pages(
+        self, *, state=None, updated_at_min=None, start_cursor=None, limit=250, first_attempts=None
+    ):
         cursor = start_cursor
         while True:
             with self._lock:

@@ -119,8 +119,8 @@ class _Cycle:
             self.progress(run, phase, detail)
 
     def run(self, client, run: SyncRun, state: SyncState) -> SyncRun:
-        if run.kind == SyncRun.Kind.DELTA and (state.watermark is None or state.full_walk):
-            run.kind = SyncRun.Kind.FULL  # first sync, or finish an interrupted full walk
+        if run.kind == SyncRun.Kind.DELTA and (state.watermark is None or state.full_walk or state.full_due):
+            run.kind = SyncRun.Kind.FULL  # first sync, an interrupted full walk, or a tier vanished
         run.correlation_id = self.cid
         run.save(update_fields=["kind", "correlation_id"])
         logger.info("Sync run %s (%s) started for merchant %s", run.pk, run.kind, self.merchant_id)

@@ -69,6 +69,7 @@ Flush = Callable[[Batch], None]
 
 
 SPLIT_MIN_PAGES = 6  # split a chain only when it has about this many pages left
+MADE_UP_ATTEMPTS = 2  # a made-up cursor's first page: its failure is an answer (see CursorUnsupported)
 
 
 def walk(
@@ -132,7 +133,11 @@ def _pages(client, chain: Chain, stops: dict[str, int] | None = None):
     if made_up:
         start = client.cursor_before(chain.id_below)
     pages = client.iter_customer_pages(
-        state=chain.state, updated_at_min=chain.updated_at_min, start_cursor=start, limit=PAGE_LIMIT
+        state=chain.state,
+        updated_at_min=chain.updated_at_min,
+        start_cursor=start,
+        limit=PAGE_LIMIT,
+        **({"first_attempts": MADE_UP_ATTEMPTS} if made_up else {}),
     )
     first = True
     while True:

@@ -186,7 +186,7 @@ def _gone_mark(merchant_id: int, client, run: SyncRun, walk_started_at: datetime
     quarantined record named no id (it could be anyone: nobody is marked gone this time)."""
     if getattr(run, "quarantine_unknown_ids", False):
         logger.warning("A malformed customer without an id: no customer is marked gone by this walk")
-        SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=None)
+        SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=None, full_due=False)
         return
     unseen = unseen_since(merchant_id, walk_started_at)
     found, gone_ids, set_based = [], [], False
@@ -207,7 +207,7 @@ def _gone_mark(merchant_id: int, client, run: SyncRun, walk_started_at: datetime
             gone = unseen_since(merchant_id, walk_started_at).update(gone_at=now, change_seq=seq)
         else:
             gone = tombstone_customers(merchant_id, gone_ids, now=now, seq=seq)
-        SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=None)
+        SyncState.objects.filter(merchant_id=merchant_id).update(full_walk=None, full_due=False)
         run.customers_gone = gone
         run.save(update_fields=["customers_gone"])
     if gone:

@@ -175,10 +175,12 @@ def quarantine_record(run: SyncRun, quarantined) -> None:
     if any(q.id is None for q in quarantined):
         run.quarantine_unknown_ids = True  # the full walk then marks nobody gone (see full_walk.py)
     listed = list(run.quarantined or [])
+    known = {entry["id"] for entry in listed if entry["id"] is not None}
+    new = [q for q in quarantined if q.id is None or q.id not in known]  # (a walk's catch-up pass repeats)
     room = QUARANTINE_KEPT - len(listed)
-    listed += [{"id": q.id, "reason": q.reason[:200]} for q in quarantined[: max(room, 0)]]
+    listed += [{"id": q.id, "reason": q.reason[:200]} for q in new[: max(room, 0)]]
     run.quarantined = listed
-    run.customers_quarantined += len(quarantined)
+    run.customers_quarantined += len(new)
     SyncRun.objects.filter(pk=run.pk).update(
-        quarantined=listed, customers_quarantined=F("customers_quarantined") + len(quarantined)
+        quarantined=listed, customers_quarantined=F("customers_quarantined") + len(new)
     )

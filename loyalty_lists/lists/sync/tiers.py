@@ -126,6 +126,9 @@ def tiers_apply(merchant_id: int, tier_list: TierList, *, now: datetime, seq: in
         customers.filter(vip_tier_id__in=changes.vanished).exclude(vip_tier_name=None).update(
             vip_tier_name=None, change_seq=seq
         )
+        # Smile moves a deleted tier's customers; whether it bumps their updated_at (what deltas see) is
+        # not documented: the next cycle walks everyone.
+        state.update(full_due=True)
 
     tier_lists = LoyaltyList.objects.filter(merchant_id=merchant_id, audience=Audience.VIP_TIER)
     for lst in tier_lists.filter(stale_since__isnull=True).exclude(vip_tier_id__in=list(fetched)):
