@@ -4,7 +4,7 @@
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from loyalty_lists.lists.membership import email_normalize
 
@@ -14,12 +14,16 @@ CYCLE_KINDS = (SyncRun.Kind.DELTA, SyncRun.Kind.FULL)
 GOOD_STATUSES = (SyncRun.Status.SUCCEEDED, SyncRun.Status.HELD)
 
 
-def lists_for_merchant(*, merchant, ids=None) -> QuerySet[LoyaltyList]:
+def lists_for_merchant(*, merchant, ids=None, with_as_of: bool = False) -> QuerySet[LoyaltyList]:
     """The merchant's lists by name (index ``(merchant, name, id)``: no sort); ``ids``: only those of
-    them (another merchant's or unknown ids are simply absent)."""
+    them (another merchant's or unknown ids are simply absent). ``with_as_of``: each list carries
+    ``as_of`` (``lists_as_of``), read in the same statement (the lookup's hot path)."""
     lists = LoyaltyList.objects.for_merchant(merchant)
     if ids is not None:
         lists = lists.filter(pk__in=ids)
+    if with_as_of:
+        watermark = SyncState.objects.filter(merchant_id=OuterRef("merchant_id")).values("watermark")[:1]
+        lists = lists.annotate(as_of=Subquery(watermark))
     return lists.order_by("name", "pk")
 
 

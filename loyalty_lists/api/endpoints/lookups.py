@@ -20,7 +20,9 @@ def lookup(request, payload: LookupIn):
     merchant_id = merchant_id_of(request)
     wanted = None if payload.list_ids is None else list(dict.fromkeys(payload.list_ids))
     lists = (
-        [] if wanted == [] else list(lists_for_merchant(merchant=merchant_id, ids=wanted).only(*LIST_FIELDS))
+        []
+        if wanted == []
+        else list(lists_for_merchant(merchant=merchant_id, ids=wanted, with_as_of=True).only(*LIST_FIELDS))
     )
     if wanted:
         by_id = {lst.pk: lst for lst in lists}
@@ -30,6 +32,6 @@ def lookup(request, payload: LookupIn):
         lists = [by_id[i] for i in wanted]
     return {
         "email": payload.email,
-        "as_of": lists_as_of(merchant_id=merchant_id),
+        "as_of": lists[0].as_of if lists else lists_as_of(merchant_id=merchant_id),
         "results": list_answers(merchant_id=merchant_id, email=payload.email, lists=lists),
     }
