@@ -217,7 +217,12 @@ def connection_compatibility_record(*, merchant, findings: list[dict]) -> None:
             connection.save(update_fields=["capabilities", "updated_at"])
 
 
-def connection_capability_verdict(*, merchant, name: str) -> str:
+def connection_capability_verdict(*, merchant, name: str, client: SmileClient | None = None) -> str:
+    """The verdict on ``name``: as known when ``client`` (from ``client_for_merchant``) was made, which
+    costs no query, or as stored now."""
+    known = getattr(client, "capabilities", None)
+    if known is not None:
+        return known.get(name, {}).get("verdict", "")
     return connection_capability(merchant=merchant, name=name).get("verdict", "")
 
 
@@ -363,6 +368,8 @@ def client_for_merchant(merchant, correlation_id: str | None = None, **kwargs) -
     """
     connection = connection_usable_get(merchant=merchant)
     kwargs.setdefault("base_url", settings.SMILE_API_BASE)
-    return SmileClient(
+    client = SmileClient(
         token_provider=ConnectionTokenProvider(connection), correlation_id=correlation_id, **kwargs
     )
+    client.capabilities = dict(connection.capabilities)  # what was known of the connection then
+    return client

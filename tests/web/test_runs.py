@@ -46,6 +46,15 @@ def test_the_history_lists_runs_newest_first_with_their_numbers(staff, history):
     assert re.search(r'<td class="num">[\d.]+ s</td>', row)  # duration
 
 
+def test_a_delta_that_found_no_change_says_so_in_the_history_and_on_its_page(staff, history, cycle):
+    quiet = cycle()
+    assert quiet.status == "succeeded" and not quiet.list_results.exists()
+    row = row_with(staff.get("/runs/").content.decode(), f">#{quiet.pk}<")
+    assert "Delta" in row and "No changes in Smile" in row
+    page = staff.get(f"/runs/{quiet.pk}/").content.decode()
+    assert "Nothing had changed in Smile since the last sync" in page
+
+
 def test_the_history_filters_by_kind(staff, history):
     _, _, first, second, *_ = history
     body = staff.get("/runs/", {"kind": "full"}).content.decode()

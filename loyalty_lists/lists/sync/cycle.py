@@ -39,17 +39,17 @@ from integrations.smile import services as smile
 from integrations.smile.errors import SmileError, error_text
 from loyalty_lists.logging import correlation_id as correlation_scope
 
-from ..models import ListItem, SyncRun, SyncState
+from ..models import ListItem, LoyaltyList, SyncRun, SyncState
 from . import queue
 from .fetch import SAFETY_OVERLAP, Batch, Chain, walk
 from .full_walk import full_walk
 from .lease import Lease, lease_claim
-from .publish import publish_lists
+from .publish import lists_with_pending, publish_lists
 from .record import cycle_record, quarantine_record
 from .snapshot import index_emails, upsert_customers
 from .sql import analyze
-from .state import seq_next, state_ensure, state_lock
-from .tiers import TierList, tier_names, tiers_apply, tiers_fetch
+from .state import seq_next, state_advance, state_ensure, state_lock
+from .tiers import TierList, tier_names, tiers_apply, tiers_fetch, tiers_unchanged
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +85,16 @@ def cycle_run(
     try:
         with correlation_scope(cid):
             state = state_ensure(merchant_id)
-            # We hold the lease, so any run still "running" belongs to a worker that died.
-            queue.runs_interrupted_fail(merchant_id)
-            if queued_only and queue.queued_run(merchant_id) is None:
-                return None  # taken by another cycle already
-            run = queue.cycle_take(merchant_id, kind)
+            run = queue.cycle_take(
+                merchant_id,
+                kind,
+                # the first sync, an interrupted full walk, or a tier vanished
+                full_needed=state.watermark is None or bool(state.full_walk) or state.full_due,
+                correlation_id=cid,
+                queued_only=queued_only,
+            )
+            if run is None:
+                return None  # the task's queued run was taken by another cycle already
             return _Cycle(merchant_id, lease, cid, progress).run(client, run, state)
     finally:
         lease.release()
@@ -119,10 +124,6 @@ class _Cycle:
             self.progress(run, phase, detail)
 
     def run(self, client, run: SyncRun, state: SyncState) -> SyncRun:
-        if run.kind == SyncRun.Kind.DELTA and (state.watermark is None or state.full_walk or state.full_due):
-            run.kind = SyncRun.Kind.FULL  # first sync, an interrupted full walk, or a tier vanished
-        run.correlation_id = self.cid
-        run.save(update_fields=["kind", "correlation_id"])
         logger.info("Sync run %s (%s) started for merchant %s", run.pk, run.kind, self.merchant_id)
         try:
             if client is None:
@@ -159,6 +160,8 @@ class _Cycle:
             watermark = run.started_at
         tiers = tiers_fetch(client, merchant=state.merchant)
         self._report(run, "tiers", len(tiers.tiers))
+        if run.kind == SyncRun.Kind.DELTA and self._record_if_unchanged(run, tiers, watermark):
+            return
         self._publish(run, tiers, watermark)
 
     def flush(self, run: SyncRun, batch: Batch, checkpoint: dict | None = None) -> None:
@@ -166,6 +169,9 @@ class _Cycle:
         read under the state lock: a tier a webhook refresh just found vanished is never written back
         with its old name. Quarantined records (malformed in Smile's answer) keep their snapshot rows
         as they were — only seen, so a full walk does not take them for gone — and are recorded."""
+        if not (batch.rows or batch.quarantined or checkpoint):  # nothing to write (a delta, no change)
+            run.pages_fetched += batch.pages
+            return
         self.lease.heartbeat()
         with transaction.atomic():
             saved = {} if checkpoint is None else {"full_walk": checkpoint}
@@ -180,6 +186,38 @@ class _Cycle:
         run.pages_fetched += batch.pages
         run.customers_fetched += len(batch.rows)
         self._report(run, "fetch")
+
+    def _record_if_unchanged(self, run: SyncRun, tiers: TierList, watermark: datetime) -> bool:
+        """A delta that learnt nothing — no list has anything to publish and the tiers are as stored —
+        skips the publish transaction: three queries to know, three statements to record (the watermark,
+        the lists' "last synced", the run) instead of a set-wise publish of every list (~45 ms CPU and
+        ~65 queries for 3 lists). Most deltas of most merchants find no change: this is what a fleet's
+        15-minute rounds cost (bench figure 9). No per-list results are recorded: the history and the
+        size chart show the runs that changed something. The statements need no transaction: the
+        watermark moves only while the lease is ours (checked in the same statement), and a run left
+        "running" by a crash after it is failed by the next cycle."""
+        lists = lists_with_pending(self.merchant_id)
+        live = [lst.pk for lst in lists if not lst.is_stale]
+        if (
+            not live
+            or any(lst.pending for lst in lists)
+            or not tiers_unchanged(self.merchant_id, tiers, lists)
+        ):
+            return False
+        now = timezone.now()
+        state_advance(
+            self.merchant_id,
+            lease_holder=self.lease.holder,
+            watermark=watermark,
+            tiers_fetched_at=tiers.fetched_at,
+        )
+        LoyaltyList.objects.filter(pk__in=live).update(last_published_at=now)
+        run.status, run.finished_at, run.lists_published = SyncRun.Status.SUCCEEDED, now, len(live)
+        run.save(
+            update_fields=["status", "finished_at", "lists_published", "pages_fetched", "customers_fetched"]
+        )
+        logger.info("Sync run %s succeeded: nothing changed in Smile for the %s lists", run.pk, len(live))
+        return True
 
     def _publish(self, run: SyncRun, tiers: TierList, watermark: datetime) -> None:
         full = run.kind == SyncRun.Kind.FULL

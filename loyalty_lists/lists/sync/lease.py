@@ -45,15 +45,19 @@ class Lease:
         return SyncLease.objects.filter(merchant_id=self.merchant_id, holder=self.holder)
 
     def claim(self) -> bool:
-        SyncLease.objects.bulk_create([SyncLease(merchant_id=self.merchant_id)], ignore_conflicts=True)
-        now = timezone.now()
-        claimed = (
-            SyncLease.objects.filter(merchant_id=self.merchant_id)
-            .filter(Q(holder__isnull=True) | Q(expires_at__lt=now))
-            .update(holder=self.holder, acquired_at=now, heartbeat_at=now, expires_at=now + self.ttl)
-        )
-        self._last_beat = time.monotonic()
-        return claimed == 1
+        """One UPDATE (the row is created the first time: a second try)."""
+        lease = SyncLease.objects.filter(merchant_id=self.merchant_id)
+        for attempt in range(2):
+            now = timezone.now()
+            self._last_beat = time.monotonic()
+            if lease.filter(Q(holder__isnull=True) | Q(expires_at__lt=now)).update(
+                holder=self.holder, acquired_at=now, heartbeat_at=now, expires_at=now + self.ttl
+            ):
+                return True
+            if attempt or lease.exists():
+                return False
+            SyncLease.objects.bulk_create([SyncLease(merchant_id=self.merchant_id)], ignore_conflicts=True)
+        return False
 
     def heartbeat(self, *, force: bool = False) -> None:
         """Extend the lease (at most every ttl/5 unless ``force``); raise ``LeaseLost`` if it is gone."""

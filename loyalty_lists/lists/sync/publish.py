@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
 
 from ..membership import membership_q
 from ..models import ListChange, ListItem, ListRunResult, LoyaltyList, SmileCustomer, SyncRun, VipTier
@@ -287,6 +287,19 @@ def publish_list(
             return ListOutcome(lst.pk, ListRunResult.Outcome.HELD, removed=pending, list_size=size)
     added, removed, changed = stmts.apply(run, now, record_changes=record_changes)
     return ListOutcome(lst.pk, ListRunResult.Outcome.PUBLISHED, added, removed, changed, size)
+
+
+def lists_with_pending(merchant_id: int) -> list[LoyaltyList]:
+    """The merchant's lists, each with ``pending``: whether a cycle's publish would do anything to it —
+    a live list never published (new, rule changed, back from stale) or with snapshot rows changed
+    since it was (index ``snapshot_change_seq``). One query."""
+    changed = SmileCustomer.objects.filter(merchant_id=merchant_id, change_seq__gt=OuterRef("published_seq"))
+    needs = Q(published_seq=0) | Q(rule_changed_at__isnull=False) | Q(last_published_at__isnull=True)
+    pending = Case(
+        When(Q(stale_since__isnull=True) & (needs | Exists(changed)), then=Value(True)),
+        default=Value(False),
+    )
+    return list(LoyaltyList.objects.filter(merchant_id=merchant_id).annotate(pending=pending).order_by("pk"))
 
 
 def publish_lists(

@@ -112,32 +112,63 @@ def _task_send(merchant_id: int) -> str:
     )
 
 
-def cycle_take(merchant_id: int, kind: str | None) -> SyncRun:
+def cycle_take(
+    merchant_id: int,
+    kind: str | None,
+    *,
+    full_needed: bool = False,
+    correlation_id: str = "",
+    queued_only: bool = False,
+) -> SyncRun | None:
     """Start the merchant's queued run (call holding the lease), or a new one of ``kind`` when none is
-    queued (a command, a test). A requested full turns a queued delta into a full."""
+    queued (a command, a test; with ``queued_only``, the task: None). The run is a full when the
+    request, the queued run or ``full_needed`` (first sync, interrupted walk, vanished tier) says so.
+
+    Runs still "running" were left by a worker that died (we hold the lease): they are marked failed.
+    One query finds both, one statement starts the run."""
     now = timezone.now()
-    run = queued_run(merchant_id)
-    if run is not None:
-        new_kind = SyncRun.Kind.FULL if SyncRun.Kind.FULL in (kind, run.kind) else run.kind
-        taken = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
-            status=SyncRun.Status.RUNNING, kind=new_kind, started_at=now
-        )
-        if taken:
-            run.refresh_from_db()
-            return run
-    return SyncRun.objects.create(
-        merchant_id=merchant_id,
-        kind=kind or SyncRun.Kind.DELTA,
-        status=SyncRun.Status.RUNNING,
-        started_at=now,
+    open_runs = list(
+        SyncRun.objects.filter(
+            merchant_id=merchant_id,
+            kind__in=CYCLE_KINDS,
+            status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING),
+        ).order_by()
     )
+    orphans = [r.pk for r in open_runs if r.status == SyncRun.Status.RUNNING]
+    if orphans:
+        runs_interrupted_fail(merchant_id, pks=orphans)
+    queued = next((r for r in open_runs if r.status == SyncRun.Status.QUEUED), None)
+    kinds = (kind, queued.kind if queued else None)
+    kind = SyncRun.Kind.FULL if full_needed or SyncRun.Kind.FULL in kinds else kind or SyncRun.Kind.DELTA
+    start = {
+        "status": SyncRun.Status.RUNNING,
+        "kind": kind,
+        "started_at": now,
+        "correlation_id": correlation_id,
+    }
+    taken = queued is not None and SyncRun.objects.filter(pk=queued.pk, status=SyncRun.Status.QUEUED).update(
+        **start
+    )
+    if taken:
+        for name, value in start.items():
+            setattr(queued, name, value)
+        return queued
+    if queued_only:
+        return None
+    return SyncRun.objects.create(merchant_id=merchant_id, **start)
 
 
-def runs_interrupted_fail(merchant_id: int, message: str = WORKER_LOST) -> int:
-    """Mark the merchant's running cycles failed (call holding its lease, or having freed a dead one)."""
-    return SyncRun.objects.filter(
+def runs_interrupted_fail(merchant_id: int, message: str = WORKER_LOST, *, before=None, pks=None) -> int:
+    """Mark the merchant's running cycles failed (call holding its lease, or having freed a dead one:
+    then only those started ``before`` it was freed — a new holder's run is not the dead one's)."""
+    runs = SyncRun.objects.filter(
         merchant_id=merchant_id, kind__in=CYCLE_KINDS, status=SyncRun.Status.RUNNING
-    ).update(status=SyncRun.Status.FAILED, error_message=message, finished_at=timezone.now())
+    )
+    if before is not None:
+        runs = runs.filter(started_at__lt=before)
+    if pks is not None:
+        runs = runs.filter(pk__in=pks)
+    return runs.update(status=SyncRun.Status.FAILED, error_message=message, finished_at=timezone.now())
 
 
 def sync_sweep() -> dict[str, int]:
@@ -151,7 +182,7 @@ def sync_sweep() -> dict[str, int]:
         )
         if not freed:
             continue  # taken over meanwhile
-        failed = runs_interrupted_fail(lease.merchant_id)
+        failed = runs_interrupted_fail(lease.merchant_id, before=now)
         logger.warning(
             "Merchant %s: the sync worker stopped heartbeating (lease expired at %s); %s run(s) marked"
             " failed, a cycle is queued to resume",

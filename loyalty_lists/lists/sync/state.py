@@ -9,15 +9,23 @@ publish never interleaves with a webhook refresh (on SQLite, IMMEDIATE transacti
 anyway).
 """
 
+from datetime import datetime
+
 from django.db import connection, transaction
+from django.db.models import DateTimeField, Exists, F, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from ..models import SyncLease, SyncState
 from .lease import LeaseLost
 
 
 def state_ensure(merchant_id: int) -> SyncState:
-    SyncState.objects.bulk_create([SyncState(merchant_id=merchant_id)], ignore_conflicts=True)
-    return SyncState.objects.get(merchant_id=merchant_id)
+    """The merchant's state (with its merchant), created the first time."""
+    state = SyncState.objects.select_related("merchant").filter(merchant_id=merchant_id).first()
+    if state is None:
+        SyncState.objects.bulk_create([SyncState(merchant_id=merchant_id)], ignore_conflicts=True)
+        state = SyncState.objects.select_related("merchant").get(merchant_id=merchant_id)
+    return state
 
 
 def state_lock(merchant_id: int) -> SyncState:
@@ -56,3 +64,21 @@ def seq_next(merchant_id: int, *, lease_holder: str | None = None, **fields) -> 
     if row is None:
         raise LeaseLost(f"The sync lease of merchant {merchant_id} was taken over; not writing.")
     return row[0]
+
+
+def state_advance(
+    merchant_id: int, *, lease_holder: str, watermark: datetime, tiers_fetched_at: datetime
+) -> None:
+    """Move the watermark after a cycle that found nothing to publish, and note when its (unchanged) tier
+    list was fetched — one statement, only while ``lease_holder`` holds the merchant's lease."""
+    fetched = Value(tiers_fetched_at, output_field=DateTimeField())
+    mine = SyncLease.objects.filter(merchant_id=merchant_id, holder=lease_holder)
+    moved = (
+        SyncState.objects.filter(merchant_id=merchant_id)
+        .filter(Exists(mine))
+        .update(
+            watermark=watermark, tiers_fetched_at=Greatest(Coalesce(F("tiers_fetched_at"), fetched), fetched)
+        )
+    )
+    if not moved:
+        raise LeaseLost(f"The sync lease of merchant {merchant_id} was taken over; not recording.")

@@ -54,7 +54,9 @@ def tiers_fetch(client, *, merchant=None) -> TierList:
         tiers = TierList([], fetched_at, unavailable=str(exc))
     if merchant is not None:
         verdict = capabilities.UNAVAILABLE if tiers.unavailable else capabilities.AVAILABLE
-        known = smile.connection_capability_verdict(merchant=merchant, name=capabilities.VIP_TIERS)
+        known = smile.connection_capability_verdict(
+            merchant=merchant, name=capabilities.VIP_TIERS, client=client
+        )
         if known != verdict:
             smile.connection_capability_record(
                 merchant=merchant,
@@ -177,6 +179,19 @@ def tiers_apply(merchant_id: int, tier_list: TierList, *, now: datetime, seq: in
         lst.save(update_fields=["vip_tier_id", "stale_since", "stale_reason", "published_seq", "updated_at"])
         changes.lists_recovered.append(lst.pk)
     return changes
+
+
+def tiers_unchanged(merchant_id: int, tier_list: TierList, lists) -> bool:
+    """Whether applying ``tier_list`` would change nothing (but when tiers were last seen): the tiers
+    stored are Smile's (ids, names, milestones), and among ``lists`` (the merchant's) no live tier
+    list lacks its tier and no stale one has it back. One query."""
+    fetched = {t.id: (t.name, t.milestone) for t in tier_list.tiers}
+    stored = VipTier.objects.filter(merchant_id=merchant_id, exists_in_smile=True)
+    if fetched != {t: (name, m) for t, name, m in stored.values_list("smile_id", "name", "milestone")}:
+        return False
+    return not any(
+        lst.audience == Audience.VIP_TIER and (lst.vip_tier_id in fetched) == lst.is_stale for lst in lists
+    )
 
 
 def _name_key(name: str) -> str:
