@@ -15,6 +15,8 @@ import orjson
 from .errors import SmileBadResponse
 from .types import CustomerData, CustomerPage, Quarantined, VipTierData
 
+INT64 = 2**63  # ids and points are stored in 64-bit columns
+
 
 def parse_json(content: bytes, path: str) -> Any:
     """A 2xx body as JSON (orjson: a third faster than ``json`` on customer pages)."""
@@ -42,6 +44,21 @@ def _int(value: Any, what: str, *, nullable: bool = False) -> int | None:
     return value
 
 
+def _id(value: Any, what: str, *, nullable: bool = False) -> int | None:
+    """A Smile id: a positive integer in 64 bits (what every backend stores)."""
+    value = _int(value, what, nullable=nullable)
+    if value is not None and not 0 < value < INT64:
+        raise _fail(f"{what} is out of range")
+    return value
+
+
+def _points(value: Any, what: str) -> int:
+    value = _int(value, what)
+    if not -INT64 <= value < INT64:
+        raise _fail(f"{what} is out of range")
+    return value
+
+
 def _number(value: Any, what: str) -> float | None:
     if value is None:
         return None
@@ -55,6 +72,8 @@ def _str(value: Any, what: str, *, nullable: bool = False) -> str | None:
         return None
     if not isinstance(value, str):
         raise _fail(f"{what} is not a string")
+    if "\x00" in value:  # PostgreSQL stores no NUL character in text
+        raise _fail(f"{what} contains a NUL character")
     return value
 
 
@@ -82,7 +101,7 @@ def parse_vip_tier(raw: Any) -> VipTierData:
     obj = _obj(raw, "a VIP tier")
     name = _str(obj.get("name"), "VIP tier name")
     return VipTierData(
-        id=_int(obj.get("id"), "VIP tier id"),
+        id=_id(obj.get("id"), "VIP tier id"),
         name=name,
         milestone=_number(obj.get("milestone"), "VIP tier milestone"),
     )
@@ -97,17 +116,17 @@ def parse_vip_tiers(body: Any) -> list[VipTierData]:
 
 def parse_customer(raw: Any) -> CustomerData:
     obj = _obj(raw, "a customer")
-    customer_id = _int(obj.get("id"), "customer id")
+    customer_id = _id(obj.get("id"), "customer id")
     state = _str(obj.get("state"), f"state of customer {customer_id}")
     if not state:
         raise _fail(f"state of customer {customer_id} is empty")
-    tier_id = _int(obj.get("vip_tier_id"), "vip_tier_id", nullable=True)  # deprecated fallback
+    tier_id = _id(obj.get("vip_tier_id"), "vip_tier_id", nullable=True)  # deprecated fallback
     tier_expires_at = None
     vip_status = obj.get("vip_status")
     if vip_status is not None:
         vip_status = _obj(vip_status, f"vip_status of customer {customer_id}")
         if "vip_tier_id" in vip_status:
-            tier_id = _int(vip_status["vip_tier_id"], "vip_status.vip_tier_id", nullable=True)
+            tier_id = _id(vip_status["vip_tier_id"], "vip_status.vip_tier_id", nullable=True)
         tier_expires_at = parse_datetime(
             vip_status.get("vip_tier_expires_at"), "vip_status.vip_tier_expires_at", nullable=True
         )
@@ -115,7 +134,7 @@ def parse_customer(raw: Any) -> CustomerData:
         id=customer_id,
         email=_str(obj.get("email"), f"email of customer {customer_id}", nullable=True),
         state=state,
-        points_balance=_int(obj.get("points_balance"), f"points_balance of customer {customer_id}"),
+        points_balance=_points(obj.get("points_balance"), f"points_balance of customer {customer_id}"),
         vip_tier_id=tier_id,
         vip_tier_expires_at=tier_expires_at,
         created_at=parse_datetime(obj.get("created_at"), f"created_at of customer {customer_id}"),
@@ -149,7 +168,7 @@ def _loose_id(raw: Any) -> int | None:
     value = raw.get("id") if isinstance(raw, dict) else None
     if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < INT64:
         return value
     return None
 

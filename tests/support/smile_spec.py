@@ -97,3 +97,77 @@ def customer_properties() -> set[str]:
 
 def vip_status_properties() -> set[str]:
     return set(load_spec()["components"]["schemas"]["Customer"]["properties"]["vip_status"]["properties"])
+
+
+def documents(schema: dict, *, formats: dict | None = None, extra_keys: bool = True):
+    """A Hypothesis strategy of JSON documents the (OpenAPI 3.1) ``schema`` allows: every property
+    present or missing (unless ``required``), ``type: [x, "null"]`` as either, enums, ``minimum`` /
+    ``maximum``, ``pattern``, formats from ``formats`` (else any string), ``$ref`` into the spec's
+    components, and — where the schema does not forbid them — extra properties of any JSON value.
+    (The subset Smile's schemas use; hypothesis-jsonschema would do, but does not run on this
+    Hypothesis.)"""
+    from hypothesis import strategies as st
+
+    formats = formats or {}
+    json_values = st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=6,
+    )
+
+    def build(node: dict):
+        if "$ref" in node:
+            return st.deferred(lambda: build(_resolve(node["$ref"])))
+        if "enum" in node:
+            return st.sampled_from(node["enum"])
+        types = node.get("type", ["object"] if "properties" in node else None)
+        if types is None:
+            return json_values
+        types = [types] if isinstance(types, str) else types
+        return st.one_of(*(of_type(t, node) for t in types))
+
+    def of_type(kind: str, node: dict):
+        if kind == "null":
+            return st.none()
+        if kind == "boolean":
+            return st.booleans()
+        if kind == "integer":
+            return st.integers(min_value=node.get("minimum"), max_value=node.get("maximum"))
+        if kind == "number":
+            floats = st.floats(
+                node.get("minimum"), node.get("maximum"), allow_nan=False, allow_infinity=False
+            )
+            return floats | st.integers(min_value=node.get("minimum"), max_value=node.get("maximum"))
+        if kind == "string":
+            if node.get("format") in formats:
+                return formats[node["format"]]
+            if "pattern" in node:
+                return st.from_regex(node["pattern"], fullmatch=True)
+            return st.text()
+        if kind == "array":
+            return st.lists(build(node.get("items", {})), max_size=3)
+        properties = {name: build(sub) for name, sub in node.get("properties", {}).items()}
+        required = set(node.get("required", ()))
+        known = st.fixed_dictionaries(
+            {k: v for k, v in properties.items() if k in required},
+            optional={k: v for k, v in properties.items() if k not in required},
+        )
+        if not extra_keys or node.get("additionalProperties") is False:
+            return known
+        extra = st.dictionaries(
+            st.text(max_size=12).filter(lambda k: k not in properties), json_values, max_size=3
+        )
+        return st.tuples(extra, known).map(lambda pair: pair[0] | pair[1])
+
+    return build(schema)
+
+
+def _resolve(ref: str) -> dict:
+    node = load_spec()
+    for token in ref.removeprefix("#/").split("/"):
+        node = node[token.replace("~1", "/").replace("~0", "~")]
+    return node
