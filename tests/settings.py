@@ -11,6 +11,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijkl
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTE=")
 os.environ.setdefault("PLAIN_STATIC", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE_URLS", "1")  # receivers on 127.0.0.1 (SSRF tests turn it off)
 
 from loyalty_lists.settings import *  # noqa: E402, F403
 
