@@ -109,7 +109,9 @@ class EndpointPatch(BaseModel):
     description: Description | None = None
     event_types: list[ChangeKind] | None = Field(None, max_length=20, description=EVENT_TYPES_RULE)
     list_ids: list[Id] | None = Field(None, max_length=500, description=LIST_IDS_RULE)
-    enabled: bool | None = Field(None, description="false pauses deliveries; true resumes them, in order.")
+    enabled: Annotated[bool, Field(strict=True)] | None = Field(
+        None, description="false pauses deliveries; true resumes them, in order."
+    )
 
     model_config = {"json_schema_extra": {"examples": [{"enabled": True}, {"event_types": ["list_held"]}]}}
 

@@ -198,6 +198,14 @@ def alerts_request(merchant_id: int) -> None:
     transaction.on_commit(lambda: async_task(TASK, merchant_id, task_name=f"alerts merchant {merchant_id}"))
 
 
+def alert_emails_set(*, merchant, user, on: bool) -> None:
+    """A staff member turns alert emails on or off for themselves (this merchant)."""
+    if on:
+        AlertOptOut.objects.filter(merchant=merchant, user=user).delete()
+    else:
+        AlertOptOut.objects.get_or_create(merchant=merchant, user=user)
+
+
 # --- mail -------------------------------------------------------------------------------------------
 def recipients(merchant_id: int) -> list[str]:
     """Staff of the merchant with an email address who did not opt out."""
