@@ -34,8 +34,10 @@ import httpx
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
+
+from loyalty_lists.lists.models import ListChange
 
 from .alerts import alerts_request
 from .delivery import Outcome, deliver
@@ -249,13 +251,18 @@ def _drain_in_thread(endpoint_id: int, worker: str, deadline: float) -> str:
 
 
 def endpoints_with_work(now=None) -> list[int]:
-    """Enabled, unclaimed endpoints with new changes or a delivery due."""
+    """Enabled, unclaimed endpoints with changes past their cursor (announced or not: a lost kick only
+    delays them to the next schedule) or a delivery due."""
     now = now or timezone.now()
-    due = Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now).values("endpoint_id")
+    pending = Delivery.objects.filter(status=Status.PENDING)
+    due = pending.filter(next_attempt_at__lte=now).values("endpoint_id")
+    backing_off = pending.filter(next_attempt_at__gt=now).values("endpoint_id")  # new changes wait behind
+    newest = ListChange.objects.filter(merchant_id=OuterRef("merchant_id")).order_by("-id").values("id")[:1]
+    new_changes = (Q(dirty=True) | Q(cursor__lt=Subquery(newest))) & ~Q(pk__in=backing_off)
     free = Q(claimed_by="") | Q(claim_expires_at__lt=now)
     return list(
         WebhookEndpoint.objects.filter(enabled=True)
-        .filter(Q(dirty=True) | Q(pk__in=due))
+        .filter(Q(pk__in=due) | new_changes)
         .filter(free)
         .order_by("pk")
         .values_list("pk", flat=True)
