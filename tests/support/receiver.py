@@ -70,7 +70,7 @@ class Receiver:
         return [r for r in self.requests if 200 <= r.status < 300]
 
     def verified(self, secret: str) -> list[dict]:
-        """Every accepted delivery's payload, each verified with ``standardwebhooks`` (raises if one fails)."""
+        """Every accepted delivery's payload, verified with ``standardwebhooks`` (raises if one fails)."""
         hook = Webhook(secret)
         return [hook.verify(r.body, r.headers) for r in self.accepted()]
 
