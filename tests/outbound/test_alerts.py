@@ -58,7 +58,7 @@ def test_stale_lists_and_held_runs_are_one_alert_each(
 ):
     gold = smile.add_tier("Gold", 100)
     smile.add_many(3, tier=gold)
-    gold_list = make_list("vip_tier", gold, name="Gold")
+    make_list("vip_tier", gold, name="Gold")
     members = make_list("all_members", name="Members")
     run_cycle()
     smile.delete_tier(gold)
