@@ -53,7 +53,7 @@ EVENT_TYPE = "list.changes"
 
 
 def claim_ttl() -> timedelta:
-    return timedelta(seconds=settings.OUTBOUND_TIMEOUT_SECONDS * 3 + 30)
+    return timedelta(seconds=settings.OUTBOUND_TIMEOUT_SECONDS * 3 + 10)
 
 
 # --- batches ----------------------------------------------------------------------------------------

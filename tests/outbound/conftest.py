@@ -16,3 +16,19 @@ def receiver():
 @pytest.fixture
 def api(client, merchant):  # noqa: F811 - the fixture imported above
     return Api(client, api_key_create(merchant=merchant, name="feed")[1])
+
+
+def pytest_configure(config):
+    """Make the SQLite test database a file the qcluster subprocess of the end-to-end test can open."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3") and not database.get("TEST", {}).get("NAME"):
+        path = os.environ.get("SQLITE_TEST_PATH") or str(
+            Path(tempfile.gettempdir()) / f"loyalty-lists-test-{os.getpid()}.sqlite3"
+        )
+        database.setdefault("TEST", {})["NAME"] = path
