@@ -39,6 +39,7 @@ SIZES = {
         "lookup_seconds": 2,
         "webhooks": 2_000,
         "webhook_count": 5,
+        "outbound": 2_000,
     },
     "default": {
         "throttled": 100_000,
@@ -49,6 +50,7 @@ SIZES = {
         "lookup_seconds": 30,
         "webhooks": 20_000,
         "webhook_count": 200,
+        "outbound": 100_000,
     },
     "full": {
         "throttled": 1_000_000,
@@ -59,6 +61,7 @@ SIZES = {
         "lookup_seconds": 30,
         "webhooks": 100_000,
         "webhook_count": 200,
+        "outbound": 1_000_000,
     },
 }
 

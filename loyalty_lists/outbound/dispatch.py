@@ -50,10 +50,12 @@ logger = logging.getLogger(__name__)
 
 Status = Delivery.Status
 EVENT_TYPE = "list.changes"
+SHORT_WAIT_SECONDS = 10.0
 
 
 def claim_ttl() -> timedelta:
-    return timedelta(seconds=settings.OUTBOUND_TIMEOUT_SECONDS * 3 + 10)
+    """Longer than one attempt (a timeout), a short backoff wait and the bookkeeping around them."""
+    return timedelta(seconds=settings.OUTBOUND_TIMEOUT_SECONDS * 3 + SHORT_WAIT_SECONDS + 10)
 
 
 # --- batches ----------------------------------------------------------------------------------------
@@ -209,10 +211,17 @@ def _release(endpoint_id: int, worker: str, *, only_if_clean: bool) -> bool:
     return rows.update(claimed_by="", claim_expires_at=None) == 1
 
 
+def _wait(delivery: Delivery) -> float:
+    if delivery.next_attempt_at is None:
+        return 0.0
+    return max(0.0, (delivery.next_attempt_at - timezone.now()).total_seconds())
+
+
 def endpoint_drain(endpoint_id: int, worker: str, deadline: float) -> str:
-    """Send the endpoint's deliveries in order until it has none due, fails, or ``deadline`` passes:
-    ``"idle"``, ``"waiting"`` (next attempt later), ``"failed"``, ``"disabled"``, ``"busy"`` (another
-    dispatcher has it) or ``"deadline"`` (more to do)."""
+    """Send the endpoint's deliveries in order until it has none due or ``deadline`` passes:
+    ``"idle"``, ``"waiting"`` (next attempt later than ``SHORT_WAIT_SECONDS``), ``"disabled"`` (given
+    up), ``"busy"`` (another dispatcher has it) or ``"deadline"`` (more to do). A backoff of at most
+    ``SHORT_WAIT_SECONDS`` is waited out in the endpoint's thread (the schedule runs once a minute)."""
     if not _claim(endpoint_id, worker):
         return "busy"
     timeout = httpx.Timeout(settings.OUTBOUND_TIMEOUT_SECONDS)
@@ -230,10 +239,13 @@ def endpoint_drain(endpoint_id: int, worker: str, deadline: float) -> str:
                     if _release(endpoint_id, worker, only_if_clean=True):
                         return "idle"
                     continue  # new changes arrived meanwhile
-                if head.next_attempt_at is not None and head.next_attempt_at > timezone.now():
-                    return "waiting"
-                if not attempt(client, head, endpoint):
-                    return "failed"
+                wait = _wait(head)
+                if wait > 0:
+                    if wait > SHORT_WAIT_SECONDS or time.monotonic() + wait >= deadline:
+                        return "waiting"  # the schedule (every minute) comes back for it
+                    time.sleep(wait)  # a short backoff: wait here, in this endpoint's thread
+                    continue
+                attempt(client, head, endpoint)
             return "deadline"
     finally:
         _release(endpoint_id, worker, only_if_clean=False)

@@ -68,6 +68,21 @@ def test_an_endpoint_gets_only_the_changes_made_after_it_was_created(
     assert [e["kind"] for e in receiver.events(secret)] == ["metadata_changed"]
 
 
+def test_short_backoffs_are_waited_out_in_the_same_run(
+    merchant, smile, run_cycle, make_list, receiver, settings
+):
+    settings.OUTBOUND_RETRY_DELAYS = [1, 1, 60]
+    endpoint, secret = services.endpoint_create(merchant=merchant, url=receiver.url)
+    smile.add_many(1)
+    make_list("all_members")
+    run_cycle()
+    receiver.status = 500
+
+    assert dispatch_run(seconds=10) == {"waiting": 1}, "two short waits, then a long one: the schedule's"
+    assert [r.status for r in receiver.requests] == [500, 500, 500]
+    assert 1.5 < receiver.requests[2].at - receiver.requests[0].at < 4
+
+
 def test_a_failing_receiver_gets_retries_then_every_change_in_order_with_the_same_webhook_id(
     merchant, smile, run_cycle, make_list, receiver, fast, settings
 ):
@@ -78,7 +93,7 @@ def test_a_failing_receiver_gets_retries_then_every_change_in_order_with_the_sam
     run_cycle()
     receiver.status = 500
 
-    assert dispatch_run(seconds=10) == {"failed": 1}
+    assert dispatch_run(seconds=10) == {"waiting": 1}
     head = Delivery.objects.get(sequence=1)
     assert head.status == "pending" and head.attempts == 1 and head.last_status_code == 500
     assert timedelta(seconds=47) < head.next_attempt_at - head.last_attempt_at < timedelta(seconds=73)
@@ -111,13 +126,14 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(
     merchant, smile, run_cycle, make_list, receiver, fast, settings
 ):
     settings.OUTBOUND_TIMEOUT_SECONDS = 0.3
+    settings.OUTBOUND_RETRY_DELAYS = [60]
     services.endpoint_create(merchant=merchant, url=receiver.url)
     smile.add_many(1)
     make_list("all_members")
     run_cycle()
     receiver.delay = 1.5
 
-    assert dispatch_run(seconds=10) == {"failed": 1}
+    assert dispatch_run(seconds=10) == {"waiting": 1}
     attempt = DeliveryAttempt.objects.get()
     assert attempt.status_code is None and attempt.error == "Timed out." and attempt.latency_ms < 1500
 
@@ -132,8 +148,7 @@ def test_sustained_failure_disables_the_endpoint_and_enabling_it_resends_what_fa
     make_list("all_members")
     run_cycle()
     receiver.status = 503
-    for _ in range(4):  # 1 attempt + 3 retries (no delay in this test)
-        dispatch_run(seconds=10)
+    assert dispatch_run(seconds=10) == {"disabled": 1}  # 1 attempt + 3 retries (short waits: in one run)
 
     endpoint.refresh_from_db()
     assert not endpoint.enabled and endpoint.disabled_automatically
@@ -248,7 +263,8 @@ def test_private_addresses_are_refused_when_saved_and_when_sent_in_production(
     smile.add_many(1)
     make_list("all_members")
     run_cycle()
+    settings.OUTBOUND_RETRY_DELAYS = [60]
 
-    assert dispatch_run(seconds=10) == {"failed": 1}
+    assert dispatch_run(seconds=10) == {"waiting": 1}
     assert receiver.requests == []
     assert DeliveryAttempt.objects.get().error.startswith("Refused: The host 127.0.0.1 resolves to a private")

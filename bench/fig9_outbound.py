@@ -1,0 +1,137 @@
+"""Figure 9 — changes flowing out: a full sync that changes ~100k+ memberships (the first fill of three
+lists over 100,000 customers: every member "joined") delivered as signed webhooks (Standard Webhooks,
+batches of 500) by a real django-q2 cluster to a local receiver that verifies every signature with
+``standardwebhooks``; unthrottled sandbox, SQLite.
+
+Value: changes delivered per second, from the publish's commit until the receiver has the last one.
+Ratio, in the same run: how much the outbound side slows the sync — the same two full syncs on two
+databases from the same sandbox, one with no endpoint (baseline) and one with an endpoint and the
+cluster delivering: the first sync (which writes the changes) and a second full sync that runs while
+the first one's changes are being delivered (the cluster competes for the same two cores). The worse
+of the two ratios is the figure's ratio.
+"""
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from standardwebhooks.webhooks import Webhook
+
+from .common import BenchDb, Figure, djtool, sandbox
+from .servers import qcluster
+
+TARGET_RATE = 5_000
+TARGET_SLOWDOWN = 1.10
+
+
+class Receiver:
+    """Accepts deliveries, verifies each signature, counts events and notes when the last one came."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.events = 0
+        self.deliveries = 0
+        self.ids: set[str] = set()
+        self.first = self.last = None
+        self.webhook = None
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                payload = receiver.webhook.verify(body, dict(self.headers.items()))
+                with receiver.lock:
+                    if self.headers["webhook-id"] not in receiver.ids:
+                        receiver.ids.add(self.headers["webhook-id"])
+                        receiver.events += len(payload["data"]["events"])
+                    receiver.deliveries += 1
+                    receiver.first = receiver.first or time.time()
+                    receiver.last = time.time()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def run(sizes: dict) -> list[Figure]:
+    n = sizes["outbound"]
+    sb = sandbox(n, rate_limit=0, latency_ms=0)
+    receiver = Receiver()
+    cluster = None
+    try:
+        base = BenchDb("outbound-base", sb, rate_limit=0)
+        base_first, base_second = base.sync(full=True), base.sync(full=True)
+        base.remove()
+
+        db = BenchDb("outbound", sb, rate_limit=0)
+        db.env.update(OUTBOUND_ALLOW_PRIVATE_URLS="1", OUTBOUND_DISPATCH_SECONDS="30")
+        receiver.webhook = Webhook(djtool(["endpoint", "--url", receiver.url], db.env)["secret"])
+        cluster = qcluster(db.env, db.dir / "qcluster-outbound.log")
+        time.sleep(3)  # the cluster's workers start
+        first = db.sync(full=True)  # writes the changes; delivery starts at its commit
+        second = db.sync(full=True)  # runs while the first one's changes are delivered
+        feed = djtool(["feed"], db.env)
+        deadline = time.monotonic() + max(600, feed["changes"] / 500)
+        while receiver.events < feed["changes"]:
+            if time.monotonic() > deadline or cluster.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{receiver.events} of {feed['changes']} changes arrived:\n{cluster.tail()}"
+                )
+            time.sleep(0.1)
+        delivered_in = receiver.last - first["finished_epoch"]
+        feed = djtool(["feed"], db.env)
+        db.remove()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        receiver.stop()
+        sb.stop()
+    rate = receiver.events / delivered_in
+    ratios = {
+        "sync writing the changes": first["run_seconds"] / base_first["run_seconds"],
+        "sync during their delivery": second["run_seconds"] / base_second["run_seconds"],
+    }
+    worst = max(ratios.values())
+    return [
+        Figure(
+            9,
+            f"Outbound: {receiver.events:,} changes of a full sync ({n:,} customers, 3 lists) delivered as "
+            "signed webhooks to a local receiver",
+            rate,
+            "changes/s",
+            base_first["run_seconds"],
+            "the same full sync, no endpoint (s)",
+            worst,
+            "x sync time with delivery (worst of two)",
+            f">= {TARGET_RATE:,} changes/s, <= {TARGET_SLOWDOWN:.2f}x",
+            rate >= TARGET_RATE and worst <= TARGET_SLOWDOWN,
+            {
+                "customers": n,
+                "changes": receiver.events,
+                "deliveries": len(receiver.ids),
+                "posts": receiver.deliveries,
+                "delivered_in_s": delivered_in,
+                "feed": feed,
+                "sync_s": {
+                    "baseline_first": base_first["run_seconds"],
+                    "baseline_second": base_second["run_seconds"],
+                    "with_endpoint_first": first["run_seconds"],
+                    "with_endpoint_second_during_delivery": second["run_seconds"],
+                },
+                "ratios": ratios,
+                "summary": (
+                    f"{receiver.events:,} changes in {len(receiver.ids)} deliveries in {delivered_in:.1f} s "
+                    f"after the commit = {rate:,.0f}/s; sync {ratios['sync writing the changes']:.3f}x "
+                    f"(writing them), {ratios['sync during their delivery']:.3f}x (during their delivery)"
+                ),
+            },
+        )
+    ]
