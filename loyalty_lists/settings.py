@@ -205,9 +205,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Mail (alerts): EMAIL_URL as django-environ reads it (smtp://user:pass@host:587 with ?tls=True,
-# smtps://..., consolemail://, filemail:///path); else EMAIL_BACKEND (default: the console). For SES,
-# Postmark and others, install django-anymail and set EMAIL_BACKEND to its backend (README).
+# Mail (alerts): EMAIL_URL as django-environ reads it — smtp+tls://user:pass@host:587 (STARTTLS),
+# smtp+ssl://user:pass@host:465, smtp://host:25, consolemail://, filemail:////abs/path; else EMAIL_BACKEND
+# (default: the console). For SES, Postmark and others, install django-anymail and set EMAIL_BACKEND to
+# its backend (README).
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
