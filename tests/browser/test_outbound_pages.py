@@ -65,7 +65,7 @@ def test_adding_an_endpoint_shows_the_secret_once_and_the_log_shows_each_deliver
     page.get_by_role("button", name="Disable").click()
     expect(page.get_by_text("Deliveries are paused")).to_be_visible()
     screenshot(page, "webhook-endpoint-disabled")
-    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Webhooks").click()
     expect(page.locator("#endpoints")).to_contain_text("Disabled")
     screenshot(page, "webhooks")
 
