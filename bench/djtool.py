@@ -5,6 +5,7 @@ python -m bench.djtool sync [--full]                # one cycle; prints JSON wit
 python -m bench.djtool emails --count N             # member emails of the all-members list (JSON)
 python -m bench.djtool endpoint --url URL           # a webhook endpoint of the bench merchant (figure 9)
 python -m bench.djtool feed                         # the bench merchant's change feed: size, newest id
+python -m bench.djtool unqueue                      # drop queued cycles and tasks (the connect queued one)
 """
 
 import argparse
@@ -224,9 +225,23 @@ def feed() -> dict:
     return {"changes": changes["n"], "newest": changes["top"], "deliveries": dict(deliveries)}
 
 
+def unqueue() -> dict:
+    """Connecting queued a first cycle (and its task): drop them, so a cluster started for the benchmark
+    does not run that sync itself while the benchmark runs it."""
+    from django_q.models import OrmQ
+
+    from loyalty_lists.lists.models import SyncRun
+
+    tasks = OrmQ.objects.all().delete()[0]
+    runs = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).delete()[0]
+    return {"tasks": tasks, "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["migrate", "setup", "sync", "emails", "pad", "endpoint", "feed"])
+    parser.add_argument(
+        "command", choices=["migrate", "setup", "sync", "emails", "pad", "endpoint", "feed", "unqueue"]
+    )
     parser.add_argument("--url")
     parser.add_argument("--api-key")
     parser.add_argument("--full", action="store_true")
@@ -248,6 +263,8 @@ def main() -> None:
         out = endpoint(args.url)
     elif args.command == "feed":
         out = feed()
+    elif args.command == "unqueue":
+        out = unqueue()
     else:
         out = emails(args.count)
     sys.stdout.write("BENCH-JSON " + json.dumps(out, default=str) + "\n")

@@ -74,6 +74,7 @@ def run(sizes: dict) -> list[Figure]:
         db = BenchDb("outbound", sb, rate_limit=0)
         db.env.update(OUTBOUND_ALLOW_PRIVATE_URLS="1", OUTBOUND_DISPATCH_SECONDS="30")
         receiver.webhook = Webhook(djtool(["endpoint", "--url", receiver.url], db.env)["secret"])
+        djtool(["unqueue"], db.env)  # the first sync is the benchmark's, not the cluster's
         cluster = qcluster(db.env, db.dir / "qcluster-outbound.log")
         time.sleep(3)  # the cluster's workers start
         first = db.sync(full=True)  # writes the changes; delivery starts at its commit

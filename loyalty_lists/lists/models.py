@@ -313,21 +313,14 @@ class ListRunResult(models.Model):
 
 
 class ListChange(models.Model):
-    """One entry of the merchant's change feed: a membership change of one list (joined, left, tier up,
-    tier down, metadata changed — written set-wise by ``sync/publish.py``, a first fill included: every
-    member "joined") or a *list event* (stale, recovered, held, approved, discarded, deleted — written by
-    ``events.py``).
+    """One entry of the merchant's change feed: a membership change (written set-wise by
+    ``sync/publish.py``; a first fill too: every member "joined") or a *list event* (``events.py``).
 
-    **Order.** Every row of a merchant is inserted while its ``SyncState`` row is locked, until commit
-    (publishes, tier changes, approvals, discards, deletions all take ``state_lock``), so a merchant's ids
-    grow in commit order: once a reader sees id *n*, every row of the merchant with a smaller id is
-    committed and visible, and later rows get larger ids. That makes the id a durable feed cursor
-    (``loyalty_lists/outbound``, ``GET /api/v1/changes``).
-
-    List events have no shopper (``smile_customer_id`` NULL, ``email`` ""), no ``run`` (the run they
-    concern, if any, is ``detail["run_id"]``; so run pages and shopper histories show only membership
-    changes) and a ``detail`` dict. ``list_deleted`` outlives its list: ``list`` is NULL and
-    ``detail["deleted_list_id"]`` names it.
+    **Order.** Every row of a merchant is inserted with its ``SyncState`` row locked until commit, so a
+    merchant's ids grow in commit order: the id is a durable feed cursor (``outbound/feed.py``).
+    List events have no shopper, no ``run`` (``detail["run_id"]``: so run pages and shopper histories
+    show only membership changes) and a ``detail``; ``list_deleted`` has no ``list`` (it outlives it:
+    ``detail["deleted_list_id"]``).
     """
 
     class Kind(models.TextChoices):
@@ -344,14 +337,7 @@ class ListChange(models.Model):
         LIST_DELETED = "list_deleted", "List deleted"
 
     MEMBERSHIP_KINDS = ("joined", "left", "tier_up", "tier_down", "metadata_changed")
-    LIST_EVENT_KINDS = (
-        "list_stale",
-        "list_recovered",
-        "list_held",
-        "list_approved",
-        "list_discarded",
-        "list_deleted",
-    )
+    LIST_EVENT_KINDS = tuple(k for k in Kind.values if k.startswith("list_"))
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes", null=True, blank=True)

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.smile.crypto import decrypt, encrypt
+from integrations.smile.crypto import decrypt, encrypt, rotate
 from loyalty_lists.lists.models import ListChange, LoyaltyList
 
 from .feed import feed_latest
@@ -182,3 +182,18 @@ def delivery_replay(*, delivery: Delivery) -> Delivery:
     transaction.on_commit(dispatch_send)
     delivery.refresh_from_db()
     return delivery
+
+
+def endpoint_secrets_reencrypt() -> int:
+    """Re-encrypt every stored signing secret with the newest ``FIELD_ENCRYPTION_KEYS`` key (after a new
+    key is put first, before the old one is dropped); returns the endpoints updated."""
+    count = 0
+    for pk in WebhookEndpoint.objects.values_list("pk", flat=True).order_by("pk"):
+        with transaction.atomic():
+            endpoint = WebhookEndpoint.objects.select_for_update().get(pk=pk)
+            endpoint.secret_encrypted = rotate(endpoint.secret_encrypted)
+            if endpoint.previous_secret_encrypted:
+                endpoint.previous_secret_encrypted = rotate(endpoint.previous_secret_encrypted)
+            endpoint.save(update_fields=["secret_encrypted", "previous_secret_encrypted", "updated_at"])
+            count += 1
+    return count

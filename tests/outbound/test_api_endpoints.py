@@ -120,3 +120,21 @@ def test_the_delivery_log_pages_and_a_replay_goes_out_again(
     dispatch_run(seconds=10)
     assert receiver.requests[-1].message_id == delivery["message_id"]
     assert Delivery.objects.get(sequence=1).status == "delivered"
+
+
+def test_rotating_the_encryption_key_keeps_signing_secrets(merchant, settings):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from loyalty_lists.outbound.endpoints import endpoint_create, endpoint_secret_rotate, endpoint_secrets
+
+    endpoint, first = endpoint_create(merchant=merchant, url="https://hooks.example.com/x")
+    second = endpoint_secret_rotate(endpoint=endpoint)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *settings.FIELD_ENCRYPTION_KEYS]
+    call_command("rotate_webhook_secret_encryption", stdout=io.StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+    endpoint.refresh_from_db()
+    assert endpoint_secrets(endpoint) == [second, first]
