@@ -297,6 +297,8 @@ OUTBOUND_RETRY_DELAYS = [
 ]
 OUTBOUND_CONCURRENCY = env.int("OUTBOUND_CONCURRENCY", default=8)  # endpoints delivered to at once
 OUTBOUND_DISPATCH_SECONDS = env.int("OUTBOUND_DISPATCH_SECONDS", default=50)  # one dispatcher task's budget
+# Delivery threads run at this CPU niceness (Linux): a sync on the same cores goes first (figure 9).
+OUTBOUND_THREAD_NICENESS = env.int("OUTBOUND_THREAD_NICENESS", default=10)
 OUTBOUND_SECRET_OVERLAP_HOURS = env.float("OUTBOUND_SECRET_OVERLAP_HOURS", default=24)
 # "Syncs keep failing" once no cycle has succeeded for this many sync intervals while the latest failed.
 ALERT_FAILING_SYNC_INTERVALS = env.int("ALERT_FAILING_SYNC_INTERVALS", default=3)

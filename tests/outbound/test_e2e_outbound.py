@@ -100,6 +100,7 @@ def stack(transactional_db, live_server, smile_sandbox_factory, settings, mercha
         OUTBOUND_TIMEOUT_SECONDS="1",
         OUTBOUND_RETRY_DELAYS=RETRIES,
         OUTBOUND_DISPATCH_SECONDS="15",
+        OUTBOUND_CONCURRENCY="4",  # threads, as in production (tests.settings: 1, for in-process tests)
     )
     env.pop("SQLITE_TEST_PATH", None)
     settings.OUTBOUND_RETRY_DELAYS = [int(x) for x in RETRIES.split(",")]
