@@ -40,6 +40,7 @@ SIZES = {
         "webhooks": 2_000,
         "webhook_count": 5,
         "outbound": 2_000,
+        "outbound_rounds": 1,
     },
     "default": {
         "throttled": 100_000,
@@ -51,6 +52,7 @@ SIZES = {
         "webhooks": 20_000,
         "webhook_count": 200,
         "outbound": 100_000,
+        "outbound_rounds": 3,
     },
     "full": {
         "throttled": 1_000_000,
@@ -62,6 +64,7 @@ SIZES = {
         "webhooks": 100_000,
         "webhook_count": 200,
         "outbound": 1_000_000,
+        "outbound_rounds": 1,
     },
 }
 

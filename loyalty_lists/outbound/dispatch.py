@@ -62,37 +62,47 @@ def claim_ttl() -> timedelta:
 
 # --- batches ----------------------------------------------------------------------------------------
 def batch_next(endpoint_id: int) -> Delivery | None:
-    """Cut the endpoint's next delivery from the feed (None: nothing new for it)."""
+    """Cut the endpoint's next delivery from the feed (None: nothing new for it).
+
+    The changes are read and the body built outside any transaction (committed feed rows do not change;
+    on SQLite a write transaction would hold the database's one write lock meanwhile, and a sync's writes
+    would wait for it); then one short transaction stores the delivery and moves the cursor — only if
+    the cursor is still where it was read (the claim holder is the only one who cuts batches anyway)."""
+    endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
+    upper = feed_latest(endpoint.merchant_id)
+    if upper <= endpoint.cursor:
+        return None
+    size = settings.OUTBOUND_BATCH_SIZE
+    rows = feed_rows(
+        merchant_id=endpoint.merchant_id,
+        after=endpoint.cursor,
+        upper=upper,
+        limit=size,
+        list_ids=endpoint.list_ids,
+        kinds=endpoint.event_types,
+    )
+    last = rows[-1][0] if len(rows) == size else upper
+    where = {"pk": endpoint_id, "cursor": endpoint.cursor, "next_sequence": endpoint.next_sequence}
+    if not rows:
+        WebhookEndpoint.objects.filter(**where).update(cursor=last)
+        return None
+    now = timezone.now()
+    data = {
+        "endpoint_id": endpoint.pk,
+        "sequence": endpoint.next_sequence,
+        "cursor": str(last),
+        "events": [event_out(row) for row in rows],
+    }
+    horizon = feed_horizon(endpoint.merchant_id)
+    if endpoint.cursor < horizon:  # disabled past the feed's retention: say what it missed
+        data["missed"] = {"after": str(endpoint.cursor), "through": str(horizon)}
+    body = orjson.dumps({"type": EVENT_TYPE, "timestamp": utc_text(now), "data": data})
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
-        upper = feed_latest(endpoint.merchant_id)
-        if upper <= endpoint.cursor:
-            return None
-        size = settings.OUTBOUND_BATCH_SIZE
-        rows = feed_rows(
-            merchant_id=endpoint.merchant_id,
-            after=endpoint.cursor,
-            upper=upper,
-            limit=size,
-            list_ids=endpoint.list_ids,
-            kinds=endpoint.event_types,
-        )
-        last = rows[-1][0] if len(rows) == size else upper
-        if not rows:
-            WebhookEndpoint.objects.filter(pk=endpoint_id).update(cursor=last)
-            return None
-        now = timezone.now()
-        data = {
-            "endpoint_id": endpoint.pk,
-            "sequence": endpoint.next_sequence,
-            "cursor": str(last),
-            "events": [event_out(row) for row in rows],
-        }
-        horizon = feed_horizon(endpoint.merchant_id)
-        if endpoint.cursor < horizon:  # disabled past the feed's retention: say what it missed
-            data["missed"] = {"after": str(endpoint.cursor), "through": str(horizon)}
-        body = orjson.dumps({"type": EVENT_TYPE, "timestamp": utc_text(now), "data": data})
-        delivery = Delivery.objects.create(
+        if not WebhookEndpoint.objects.filter(**where).update(
+            cursor=last, next_sequence=endpoint.next_sequence + 1
+        ):
+            return None  # cut by someone else meanwhile
+        return Delivery.objects.create(
             merchant_id=endpoint.merchant_id,
             endpoint=endpoint,
             sequence=endpoint.next_sequence,
@@ -104,10 +114,6 @@ def batch_next(endpoint_id: int) -> Delivery | None:
             next_attempt_at=now,
             created_at=now,
         )
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(
-            cursor=last, next_sequence=endpoint.next_sequence + 1
-        )
-    return delivery
 
 
 def _head(endpoint_id: int) -> Delivery | None:
