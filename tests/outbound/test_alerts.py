@@ -142,15 +142,18 @@ def test_a_mail_that_could_not_be_sent_is_sent_by_the_next_evaluation(
 
 
 def test_list_events_ask_for_an_evaluation_after_commit(
-    merchant, smile, run_cycle, make_list, django_capture_on_commit_callbacks
+    merchant, smile, run_cycle, make_list, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from django_q.models import OrmQ
+    from loyalty_lists.outbound import alerts
 
+    sent = []
+    monkeypatch.setattr(alerts, "async_task", lambda func, *args, **kwargs: sent.append((func, args)))
     gold = smile.add_tier("Gold", 100)
     smile.add_many(2, tier=gold)
     make_list("vip_tier", gold, name="Gold")
     run_cycle()
+    assert sent == []
     smile.delete_tier(gold)
     with django_capture_on_commit_callbacks(execute=True):
         run_cycle()
-    assert any("alerts merchant" in (q.task.get("name") or "") for q in OrmQ.objects.all())
+    assert sent == [(alerts.TASK, (merchant.pk,))]
