@@ -39,6 +39,8 @@ SIZES = {
         "lookup_seconds": 2,
         "webhooks": 2_000,
         "webhook_count": 5,
+        "outbound": 2_000,
+        "outbound_rounds": 1,
     },
     "default": {
         "throttled": 100_000,
@@ -49,6 +51,8 @@ SIZES = {
         "lookup_seconds": 30,
         "webhooks": 20_000,
         "webhook_count": 200,
+        "outbound": 100_000,
+        "outbound_rounds": 3,
     },
     "full": {
         "throttled": 1_000_000,
@@ -59,6 +63,8 @@ SIZES = {
         "lookup_seconds": 30,
         "webhooks": 100_000,
         "webhook_count": 200,
+        "outbound": 1_000_000,
+        "outbound_rounds": 1,
     },
 }
 

@@ -3,6 +3,9 @@
 python -m bench.djtool setup --api-key api_...      # migrate, merchant, connection, three lists, API key
 python -m bench.djtool sync [--full]                # one cycle; prints JSON with run time and RSS
 python -m bench.djtool emails --count N             # member emails of the all-members list (JSON)
+python -m bench.djtool endpoint --url URL           # a webhook endpoint of the bench merchant (figure 9)
+python -m bench.djtool feed                         # the bench merchant's change feed: size, newest id
+python -m bench.djtool unqueue                      # drop queued cycles and tasks (the connect queued one)
 """
 
 import argparse
@@ -137,6 +140,7 @@ def sync(full: bool) -> dict:
         "kind": run.kind,
         "error": run.error_message,
         "run_seconds": (run.finished_at - run.started_at).total_seconds(),
+        "finished_epoch": run.finished_at.timestamp(),
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "children_cpu_seconds": helper_cpu,
@@ -202,9 +206,43 @@ def pad(items: int) -> dict:
     }
 
 
+def endpoint(url: str) -> dict:
+    from loyalty_lists.merchants.models import Merchant
+    from loyalty_lists.outbound.endpoints import endpoint_create
+
+    created, secret = endpoint_create(merchant=Merchant.objects.get(slug=SLUG), url=url)
+    return {"endpoint_id": created.pk, "secret": secret}
+
+
+def feed() -> dict:
+    from django.db.models import Count, Max
+
+    from loyalty_lists.lists.models import ListChange
+    from loyalty_lists.outbound.models import Delivery
+
+    changes = ListChange.objects.filter(merchant__slug=SLUG).aggregate(n=Count("id"), top=Max("id"))
+    deliveries = Delivery.objects.filter(merchant__slug=SLUG).values_list("status").annotate(n=Count("id"))
+    return {"changes": changes["n"], "newest": changes["top"], "deliveries": dict(deliveries)}
+
+
+def unqueue() -> dict:
+    """Connecting queued a first cycle (and its task): drop them, so a cluster started for the benchmark
+    does not run that sync itself while the benchmark runs it."""
+    from django_q.models import OrmQ
+
+    from loyalty_lists.lists.models import SyncRun
+
+    tasks = OrmQ.objects.all().delete()[0]
+    runs = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).delete()[0]
+    return {"tasks": tasks, "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["migrate", "setup", "sync", "emails", "pad"])
+    parser.add_argument(
+        "command", choices=["migrate", "setup", "sync", "emails", "pad", "endpoint", "feed", "unqueue"]
+    )
+    parser.add_argument("--url")
     parser.add_argument("--api-key")
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--count", type=int, default=1000)
@@ -221,6 +259,12 @@ def main() -> None:
         out = sync(args.full)
     elif args.command == "pad":
         out = pad(args.items)
+    elif args.command == "endpoint":
+        out = endpoint(args.url)
+    elif args.command == "feed":
+        out = feed()
+    elif args.command == "unqueue":
+        out = unqueue()
     else:
         out = emails(args.count)
     sys.stdout.write("BENCH-JSON " + json.dumps(out, default=str) + "\n")

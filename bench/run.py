@@ -22,6 +22,7 @@ FIGURES = {
     6: "fig6_webhooks",
     7: "fig7_list_page",
     8: "fig8_recycling",
+    9: "fig9_outbound",
 }
 
 

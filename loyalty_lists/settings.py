@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "integrations.smile",
     "loyalty_lists.lists",
     "loyalty_lists.api",
+    "loyalty_lists.outbound",
     "loyalty_lists.web",
 ]
 
@@ -204,8 +205,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Mail (alerts): EMAIL_URL as django-environ reads it — smtp+tls://user:pass@host:587 (STARTTLS),
+# smtp+ssl://user:pass@host:465, smtp://host:25, consolemail://, filemail:////abs/path; else EMAIL_BACKEND
+# (default: the console). For SES, Postmark and others, install django-anymail and set EMAIL_BACKEND to
+# its backend (README).
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="lists@localhost")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 
 # --- i18n / time ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -303,6 +311,29 @@ SYNC_QUEUED_RESEND_SECONDS = env.int("SYNC_QUEUED_RESEND_SECONDS", default=300)
 SYNC_FULL_WALK_CHAINS = env.int("SYNC_FULL_WALK_CHAINS", default=4)
 # A connection where made-up cursors were found unsupported is asked again after this many days.
 SMILE_CAPABILITY_RECHECK_DAYS = env.int("SMILE_CAPABILITY_RECHECK_DAYS", default=7)
+
+# --- Outbound: change feed, webhooks, alerts ------------------------------------------------------
+# Feed rows (ListChange: also the history pages' changes) older than this are removed; a cursor before
+# them gets 410. 0 keeps everything.
+CHANGE_FEED_RETENTION_DAYS = env.int("CHANGE_FEED_RETENTION_DAYS", default=30)
+# Endpoints may point at private, loopback and link-local addresses (the demo and tests; never production).
+OUTBOUND_ALLOW_PRIVATE_URLS = env.bool("OUTBOUND_ALLOW_PRIVATE_URLS", default=False)
+OUTBOUND_BATCH_SIZE = env.int("OUTBOUND_BATCH_SIZE", default=500)
+OUTBOUND_TIMEOUT_SECONDS = env.float("OUTBOUND_TIMEOUT_SECONDS", default=10)
+# Seconds before each retry (each +-20 % jitter): ~3 days in all; the endpoint is disabled after the last.
+OUTBOUND_RETRY_DELAYS = [
+    int(x)
+    for x in env.list(
+        "OUTBOUND_RETRY_DELAYS", default=[5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 86400, 86400]
+    )
+]
+OUTBOUND_CONCURRENCY = env.int("OUTBOUND_CONCURRENCY", default=8)  # endpoints delivered to at once
+OUTBOUND_DISPATCH_SECONDS = env.int("OUTBOUND_DISPATCH_SECONDS", default=50)  # one dispatcher task's budget
+# Delivery threads run at this CPU niceness (Linux): a sync on the same cores goes first (figure 9).
+OUTBOUND_THREAD_NICENESS = env.int("OUTBOUND_THREAD_NICENESS", default=10)
+OUTBOUND_SECRET_OVERLAP_HOURS = env.float("OUTBOUND_SECRET_OVERLAP_HOURS", default=24)
+# "Syncs keep failing" once no cycle has succeeded for this many sync intervals while the latest failed.
+ALERT_FAILING_SYNC_INTERVALS = env.int("ALERT_FAILING_SYNC_INTERVALS", default=3)
 
 # --- API ------------------------------------------------------------------------------------------
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")

@@ -15,5 +15,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("integrations/smile/", include("integrations.smile.urls")),
     path("api/", include("loyalty_lists.api.urls")),
+    path("", include("loyalty_lists.outbound.urls")),
     path("", include("loyalty_lists.web.urls")),
 ]

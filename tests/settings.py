@@ -12,6 +12,10 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRp
 os.environ.setdefault("PLAIN_STATIC", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("SMILE_ALLOW_SANDBOX", "1")  # every test talks to the sandbox
+os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE_URLS", "1")  # receivers on 127.0.0.1 (SSRF tests turn it off)
+# Deliveries in the test's thread: a test's rows (in its transaction) are invisible to other threads. The
+# end-to-end tests' task clusters get the threads (their environment sets it).
+os.environ.setdefault("OUTBOUND_CONCURRENCY", "1")
 
 from loyalty_lists.settings import *  # noqa: E402, F403
 

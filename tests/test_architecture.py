@@ -55,3 +55,17 @@ def test_benchmarks_import_nothing_from_the_tests():
         if name == "tests" or name.startswith("tests.")
     ]
     assert offenders == [], "\n".join(offenders)
+
+
+def test_the_lists_domain_never_imports_the_outbound_side():
+    """The outbound side listens to the lists domain (``lists/signals.py``); only the command that
+    creates every schedule names the outbound side's."""
+    wiring = ROOT / "loyalty_lists" / "lists" / "management" / "commands" / "ensure_schedules.py"
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in (ROOT / "loyalty_lists" / "lists").rglob("*.py")
+        if path != wiring
+        for line, name in imported_names(path)
+        if name.startswith("loyalty_lists.outbound")
+    ]
+    assert offenders == [], "\n".join(offenders)

@@ -14,10 +14,12 @@ from ninja.parser import Parser
 
 from .auth import ApiKeyAuth
 from .docs import OfflineSwagger
+from .endpoints.changes import router as changes_router
 from .endpoints.items import router as items_router
 from .endpoints.lists import router as lists_router
 from .endpoints.lookups import router as lookups_router
 from .endpoints.sync_runs import router as sync_runs_router
+from .endpoints.webhook_endpoints import router as webhook_endpoints_router
 from .errors import PayloadTooLarge, UnsupportedMediaType, register_handlers
 from .ratelimit import ApiKeyThrottle
 
@@ -37,6 +39,11 @@ compared trimmed and case-insensitively, as the sync stores them. One email can 
 customers: lookups answer with every matching item, ordered by Smile customer id.
 
 **Times** are ISO 8601 in UTC, to the second, ending in `Z`: `2026-12-06T19:31:00Z`.
+
+**Change feed and webhooks**: `GET /changes` lists every change of the lists in commit order behind a
+durable cursor; webhook endpoints get the same changes POSTed in signed batches (Standard Webhooks:
+verify `webhook-signature` with the endpoint's `whsec_` secret, deduplicate by `webhook-id`, expect
+`data.sequence` to grow by one).
 
 **Freshness**: `as_of` is the start of the merchant's last good sync cycle — every change made in Smile
 before then is in the lists. A list whose VIP tier vanished from Smile is frozen and reports `stale`.
@@ -85,3 +92,5 @@ api.add_router("/lists", lists_router, tags=["lists"])
 api.add_router("/lists", items_router, tags=["items"])
 api.add_router("/lookups", lookups_router, tags=["lookups"])
 api.add_router("/sync-runs", sync_runs_router, tags=["sync runs"])
+api.add_router("/changes", changes_router, tags=["change feed"])
+api.add_router("/webhook-endpoints", webhook_endpoints_router, tags=["webhook endpoints"])

@@ -105,3 +105,68 @@ SYNC_RUN_PAGE = [
         "next_cursor": "1796585400000000-311",
     }
 ]
+
+CHANGE_PAGE = [
+    {
+        "items": [
+            {
+                "cursor": "88213",
+                "kind": "joined",
+                "list_id": 7,
+                "run_id": 311,
+                "occurred_at": "2026-12-06T19:31:00Z",
+                "shopper": {
+                    "smile_customer_id": 426715183,
+                    "email": "ann@example.com",
+                    "vip_tier_name": "Gold",
+                    "previous_vip_tier_name": None,
+                },
+                "list_event": None,
+            },
+            {
+                "cursor": "88214",
+                "kind": "list_stale",
+                "list_id": 9,
+                "run_id": None,
+                "occurred_at": "2026-12-06T19:31:00Z",
+                "shopper": None,
+                "list_event": {
+                    "reason": "The VIP tier “Gold” (#12) no longer exists in Smile; the list is frozen "
+                    "until it returns.",
+                    "removed": None,
+                    "added": None,
+                    "changed": None,
+                    "list_size": None,
+                    "vip_tier_id": 12,
+                    "name": None,
+                },
+            },
+        ],
+        "next_cursor": "88214",
+        "has_more": False,
+    }
+]
+
+ENDPOINT_IN = [
+    {"url": "https://hooks.example.com/smile-lists", "description": "CRM sync"},
+    {"url": "https://hooks.example.com/vip", "event_types": ["joined", "left", "tier_up"], "list_ids": [7]},
+]
+
+FEED_POSITION = [{"cursor": "88214", "oldest_cursor": "0"}]
+
+ENDPOINT_OUT = {
+    "id": 3,
+    "url": "https://hooks.example.com/smile-lists",
+    "description": "CRM sync",
+    "event_types": [],
+    "list_ids": [],
+    "enabled": True,
+    "disabled_at": None,
+    "disabled_reason": None,
+    "failing_since": None,
+    "secret_hint": "whsec_Qm9…",
+    "previous_secret_expires_at": None,
+    "pending_deliveries": 0,
+    "created_at": "2026-12-06T19:31:00Z",
+}
+ENDPOINT_SECRET_OUT = {**ENDPOINT_OUT, "secret": "whsec_Qm9vZ2xlIGl0LCBidXQgbm90IHRoaXMgb25lLCBpdCBpcyBmYWtl"}

@@ -318,22 +318,44 @@ class ListRunResult(models.Model):
 
 
 class ListChange(models.Model):
+    """One entry of the merchant's change feed: a membership change (written set-wise by
+    ``sync/publish.py``; a first fill too: every member "joined") or a *list event* (``events.py``).
+
+    **Order.** Every row of a merchant is inserted with its ``SyncState`` row locked until commit, so a
+    merchant's ids grow in commit order: the id is a durable feed cursor (``outbound/feed.py``).
+    List events have no shopper, no ``run`` (``detail["run_id"]``: so run pages and shopper histories
+    show only membership changes) and a ``detail``; ``list_deleted`` has no ``list`` (it outlives it:
+    ``detail["deleted_list_id"]``).
+    """
+
     class Kind(models.TextChoices):
         JOINED = "joined", "Joined"
         LEFT = "left", "Left"
         TIER_UP = "tier_up", "Tier up"
         TIER_DOWN = "tier_down", "Tier down"
         METADATA = "metadata_changed", "Metadata changed"
+        LIST_STALE = "list_stale", "List became stale"
+        LIST_RECOVERED = "list_recovered", "List recovered"
+        LIST_HELD = "list_held", "List held"
+        LIST_APPROVED = "list_approved", "Held run approved"
+        LIST_DISCARDED = "list_discarded", "Held run discarded"
+        LIST_DELETED = "list_deleted", "List deleted"
+
+    MEMBERSHIP_KINDS = ("joined", "left", "tier_up", "tier_down", "metadata_changed")
+    LIST_EVENT_KINDS = tuple(k for k in Kind.values if k.startswith("list_"))
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, db_index=False)
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes")
-    list = models.ForeignKey(LoyaltyList, on_delete=models.CASCADE, related_name="changes", db_index=False)
-    smile_customer_id = models.BigIntegerField()
-    email = models.CharField(max_length=254)
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes", null=True, blank=True)
+    list = models.ForeignKey(
+        LoyaltyList, on_delete=models.CASCADE, related_name="changes", db_index=False, null=True, blank=True
+    )
+    smile_customer_id = models.BigIntegerField(null=True, blank=True)
+    email = models.CharField(max_length=254, blank=True, default="")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     previous_vip_tier_name = models.CharField(max_length=255, null=True, blank=True)
     vip_tier_name = models.CharField(max_length=255, null=True, blank=True)
     created_at = models.DateTimeField()
+    detail = models.JSONField(null=True, blank=True, help_text="List events: reason, counts, run.")
 
     objects = MerchantOwnedManager()
 
@@ -341,10 +363,11 @@ class ListChange(models.Model):
         indexes = [
             models.Index(fields=["list", "id"], name="change_list"),
             models.Index(fields=["merchant", "email", "id"], name="change_email"),  # shopper history
+            models.Index(fields=["merchant", "id"], name="change_feed"),  # the feed, per merchant
         ]
 
     def __str__(self):
-        return f"{self.email} {self.kind} list #{self.list_id}"
+        return f"{self.email or self.kind} {self.kind} list #{self.list_id}"
 
 
 class SyncState(models.Model):

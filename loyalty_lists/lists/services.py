@@ -9,7 +9,8 @@ from django.utils import timezone
 from integrations.smile import services as smile
 from integrations.smile.errors import SmileError
 
-from .models import Audience, ListRunResult, LoyaltyList, SyncRun, VipTier
+from .events import list_event_record
+from .models import Audience, ListChange, ListRunResult, LoyaltyList, SyncRun, VipTier
 from .sync import queue, refresh
 from .sync.cycle import cycle_run
 from .sync.publish import ALL, publish_list
@@ -115,7 +116,18 @@ def list_update(
 
 
 def list_delete(*, list: LoyaltyList) -> None:
+    """Delete a list with its items and history; the change feed says ``list_deleted``."""
+    state_ensure(list.merchant_id)
     with transaction.atomic():
+        state_lock(list.merchant_id)  # the feed's order (``ListChange``)
+        list_event_record(
+            merchant_id=list.merchant_id,
+            list_id=None,
+            kind=ListChange.Kind.LIST_DELETED,
+            now=timezone.now(),
+            deleted_list_id=list.pk,
+            name=list.name,
+        )
         list.delete()
 
 
@@ -229,16 +241,36 @@ def held_run_approve(*, result: ListRunResult, user=None) -> ListRunResult:
         held.decided_by, held.decided_at = user, now
         held.added, held.removed, held.changed = outcome.added, outcome.removed, outcome.changed
         held.save(update_fields=["decision", "decided_by", "decided_at", "added", "removed", "changed"])
+        list_event_record(
+            merchant_id=lst.merchant_id,
+            list_id=lst.pk,
+            kind=ListChange.Kind.LIST_APPROVED,
+            now=now,
+            run_id=held.run_id,
+            added=outcome.added,
+            removed=outcome.removed,
+            changed=outcome.changed,
+        )
     logger.info("Held list %s of run %s approved: -%s items", lst.pk, held.run_id, outcome.removed)
     return held
 
 
 def held_run_discard(*, result: ListRunResult, user=None) -> ListRunResult:
     """Drop a held list's changes; the list stays as it is (the next cycle re-evaluates it)."""
+    state_ensure(result.merchant_id)
     with transaction.atomic():
+        state_lock(result.merchant_id)  # the feed's order (``ListChange``)
         held = _pending_hold(result)
         held.decision = ListRunResult.Decision.DISCARDED
         held.decided_by, held.decided_at = user, timezone.now()
         held.save(update_fields=["decision", "decided_by", "decided_at"])
+        list_event_record(
+            merchant_id=held.merchant_id,
+            list_id=held.list_id,
+            kind=ListChange.Kind.LIST_DISCARDED,
+            now=held.decided_at,
+            run_id=held.run_id,
+            removed=held.removed,
+        )
     logger.info("Held list %s of run %s discarded", held.list_id, held.run_id)
     return held

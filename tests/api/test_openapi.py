@@ -39,6 +39,16 @@ def test_every_endpoint_of_the_issue_is_documented(spec):
         ("GET", "/api/v1/lists/{list_id}/members/{email}"),
         ("POST", "/api/v1/lookups"),
         ("GET", "/api/v1/sync-runs"),
+        ("GET", "/api/v1/changes"),
+        ("GET", "/api/v1/changes/position"),
+        ("GET", "/api/v1/webhook-endpoints"),
+        ("POST", "/api/v1/webhook-endpoints"),
+        ("GET", "/api/v1/webhook-endpoints/{endpoint_id}"),
+        ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"),
+        ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"),
+        ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"),
+        ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+        ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{sequence}/replay"),
     }
 
 
@@ -55,6 +65,17 @@ def test_every_operation_declares_the_errors_it_can_answer_with_the_error_schema
         ("GET", "/api/v1/lists/{list_id}/members/{email}"): {"404", "422"},
         ("POST", "/api/v1/lookups"): {"404", "415", "422"},
         ("GET", "/api/v1/sync-runs"): {"422"},
+        # the change feed: a list that is not the merchant's (404), a cursor past retention (410)
+        ("GET", "/api/v1/changes"): {"404", "410", "422"},
+        ("GET", "/api/v1/changes/position"): set(),
+        ("GET", "/api/v1/webhook-endpoints"): set(),
+        ("POST", "/api/v1/webhook-endpoints"): {"404", "415", "422"},
+        ("GET", "/api/v1/webhook-endpoints/{endpoint_id}"): {"404", "422"},
+        ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"): {"404", "415", "422"},
+        ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"): {"404", "422"},
+        ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret"): {"404", "422"},
+        ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"): {"404", "422"},
+        ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries/{sequence}/replay"): {"404", "422"},
     }
     for path, ops in spec["paths"].items():
         for method, op in ops.items():

@@ -22,6 +22,10 @@ from integrations.smile.services import connection_api_key_connect
 from loyalty_lists.api.keys import api_key_create
 from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListItem, LoyaltyList, SyncRun
+from loyalty_lists.outbound.dispatch import dispatch_run
+from loyalty_lists.outbound.endpoints import endpoint_create
+from loyalty_lists.outbound.models import Delivery
+from tests.support.receiver import Receiver
 
 SMILE_KEY = "api_schemathesis_sandbox"
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
@@ -38,14 +42,23 @@ def _st() -> str:
 
 
 @pytest.fixture
-def synced_program(smile_sandbox_factory, settings, merchant_a, merchant_b):
-    """The merchant's lists as real sync cycles against the sandbox leave them; returns an API key."""
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def synced_program(smile_sandbox_factory, settings, merchant_a, merchant_b, receiver):
+    """The merchant's lists as real sync cycles against the sandbox leave them, their changes delivered to
+    a webhook endpoint; returns ``(API key, endpoint id, a delivery's sequence)``."""
     sandbox = smile_sandbox_factory(customers=200, seed=11, rate_limit=0, api_key=[SMILE_KEY])
     settings.SMILE_API_BASE = sandbox.api_base
     settings.SMILE_RATE_LIMIT_PER_SECOND = 0
     settings.SMILE_MAX_ATTEMPTS = 1
     shop, other = merchant_a[0], merchant_b[0]
     connection_api_key_connect(merchant=shop, user=None, api_key=SMILE_KEY)
+    endpoint, _secret = endpoint_create(merchant=shop, url=receiver.url)
     tiers = sandbox.export()["vip_tiers"]
     for n in range(2):  # shoppers sharing an email
         sandbox.create_customer(email="Twin@Example.com", state="member", first_name=f"Twin {n}")
@@ -61,25 +74,39 @@ def synced_program(smile_sandbox_factory, settings, merchant_a, merchant_b):
     sandbox.fault("503", count=1)
     assert services.sync_cycle_run(merchant_id=shop.pk).status == "failed"
     LoyaltyList.objects.create(merchant=other, name="Not yours", audience="all_members")
+    settings.OUTBOUND_BATCH_SIZE = 50
+    dispatch_run(seconds=60)
 
     lists = LoyaltyList.objects.filter(merchant=shop)
     assert lists.filter(stale_since__isnull=False).count() == 1
     assert ListItem.objects.filter(merchant=shop, email="twin@example.com", list__name="Members").count() == 2
     assert ListItem.objects.filter(merchant=shop, state="candidate").exists()
     assert SyncRun.objects.filter(merchant=shop, status="failed").exists()
-    return api_key_create(merchant=shop, name="schemathesis")[1]
+    delivered = Delivery.objects.filter(endpoint=endpoint, status="delivered")
+    assert delivered.count() > 3 and len(receiver.accepted()) == delivered.count()
+    return api_key_create(merchant=shop, name="schemathesis")[1], endpoint.pk, delivered.first().sequence
 
 
 def test_schemathesis_finds_nothing_with_all_checks_against_real_synced_lists(
     live_server, settings, synced_program, tmp_path
 ):
     settings.API_RATE_LIMIT = "1000000/m"  # keep the run about the contract, not the limiter
+    key, endpoint_id, sequence = synced_program
+    config = tmp_path / "schemathesis.toml"
+    # The delivery log's replay needs a delivery that exists (else schemathesis only ever sees 404s).
+    config.write_text(
+        "[[operations]]\n"
+        'include-name = "POST /api/v1/webhook-endpoints/{endpoint_id}/deliveries/{sequence}/replay"\n'
+        f"parameters = {{ endpoint_id = {endpoint_id}, sequence = {sequence} }}\n"
+    )
     command = [
         _st(),
+        "--config-file",
+        str(config),
         "run",
         f"{live_server.url}/api/v1/openapi.json",
         "--header",
-        f"Authorization: Bearer {synced_program}",
+        f"Authorization: Bearer {key}",
         "--checks",
         "all",
         "--mode",

@@ -24,7 +24,7 @@ def test_ensure_schedules_creates_the_delta_and_full_schedules_once(db):
 
     assert f"{DELTA_NAME}: created" in first and f"{DELTA_NAME}: unchanged" in second
     delta, full = Schedule.objects.get(name=DELTA_NAME), Schedule.objects.get(name=FULL_NAME)
-    assert Schedule.objects.count() == 3
+    assert Schedule.objects.count() == 6  # and the outbound side's three (tests/outbound)
     sweep = Schedule.objects.get(name=SWEEP_NAME)
     assert (sweep.func, sweep.schedule_type, sweep.minutes) == (
         "loyalty_lists.lists.tasks.sync_sweep",

@@ -25,7 +25,10 @@ def test_the_first_sync_is_a_full_reconcile_that_fills_every_list(smile, run_cyc
     assert_lists_match(lists, smile)
     assert [len(items_of(lst)) for lst in lists] == [5, 6, 1]
     assert run.customers_fetched == 8 and run.lists_published == 3 and run.items_added == 12
-    assert not ListChange.objects.filter(run=run).exists(), "a first fill records no per-shopper change"
+    joined = ListChange.objects.filter(run=run)
+    assert joined.count() == 12 and set(joined.values_list("kind", flat=True)) == {"joined"}, (
+        "a first fill records every member as joined: the change feed rebuilds lists from their start"
+    )
     results = ListRunResult.objects.filter(run=run)
     assert sorted(r.added for r in results) == [1, 5, 6]
     assert all(r.note.startswith("First fill") for r in results)

@@ -66,13 +66,17 @@ def test_deleting_a_list_deletes_its_items_and_history(smile, run_cycle, make_li
     smile.add_many(3)
     lst = make_list("all_members")
     run_cycle()
+    list_id = lst.pk
     services.list_delete(list=lst)
     assert not LoyaltyList.objects.exists()
     assert (
         not ListItem.objects.exists()
-        and not ListChange.objects.exists()
+        and not ListChange.objects.exclude(kind="list_deleted").exists()
         and not ListRunResult.objects.exists()
     )
+    deleted = ListChange.objects.get()  # what the change feed keeps of it
+    assert deleted.kind == "list_deleted" and deleted.list_id is None
+    assert deleted.detail == {"deleted_list_id": list_id, "name": lst.name}
 
 
 def test_sync_now_queues_a_cycle(merchant, django_capture_on_commit_callbacks):

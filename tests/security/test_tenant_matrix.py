@@ -24,6 +24,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from integrations.smile.models import SmileConnection
 from loyalty_lists.api.keys import api_key_create
 from loyalty_lists.lists.models import ListRunResult
+from loyalty_lists.outbound.endpoints import endpoint_create
+from loyalty_lists.outbound.models import Delivery, WebhookEndpoint
 from tests.api.conftest import make_item, make_list, make_run
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +49,10 @@ def post(path, body=None):
 
 def delete(path):
     return ("delete", path, None)
+
+
+def patch(path, body):
+    return ("patch", path, body)
 
 
 PUBLIC, PAGE = Route("public"), Route("page")
@@ -108,6 +114,36 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api/v1/lists/<list_id>/members/<path:email>", "api-v1:list_member"): Route(
         "api_object", (get("/api/v1/lists/{list}/members/bea@example.com"),)
     ),
+    ("api/v1/changes/position", "api-v1:changes_position"): API,
+    ("api/v1/webhook-endpoints", "api-v1:webhook_endpoints"): API,
+    ("api/v1/changes", "api-v1:changes"): Route("api_object", (get("/api/v1/changes?list_id={list}"),)),
+    ("api/v1/webhook-endpoints", "api-v1:webhook_endpoint_create"): Route(
+        "api_object",
+        (post("/api/v1/webhook-endpoints", {"url": "https://a.example/x", "list_ids": ["{list}"]}),),
+    ),
+    ("api/v1/webhook-endpoints/<endpoint_id>", "api-v1:webhook_endpoint_detail"): Route(
+        "api_object", (get("/api/v1/webhook-endpoints/{endpoint}"),)
+    ),
+    ("api/v1/webhook-endpoints/<endpoint_id>", "api-v1:webhook_endpoint_update"): Route(
+        "api_object",
+        (
+            patch("/api/v1/webhook-endpoints/{endpoint}", {"enabled": False}),
+            patch("/api/v1/webhook-endpoints/{a_endpoint}", {"list_ids": ["{list}"]}),  # A's, with B's list
+        ),
+    ),
+    ("api/v1/webhook-endpoints/<endpoint_id>", "api-v1:webhook_endpoint_delete"): Route(
+        "api_object", (delete("/api/v1/webhook-endpoints/{endpoint}"),)
+    ),
+    ("api/v1/webhook-endpoints/<endpoint_id>/rotate-secret", "api-v1:webhook_endpoint_rotate"): Route(
+        "api_object", (post("/api/v1/webhook-endpoints/{endpoint}/rotate-secret"),)
+    ),
+    ("api/v1/webhook-endpoints/<endpoint_id>/deliveries", "api-v1:webhook_deliveries"): Route(
+        "api_object", (get("/api/v1/webhook-endpoints/{endpoint}/deliveries"),)
+    ),
+    (
+        "api/v1/webhook-endpoints/<endpoint_id>/deliveries/<sequence>/replay",
+        "api-v1:webhook_delivery_replay",
+    ): Route("api_object", (post("/api/v1/webhook-endpoints/{endpoint}/deliveries/1/replay"),)),
     ("api/v1/lookups", "api-v1:lookup"): Route(
         "api_object",
         (
@@ -158,6 +194,33 @@ ROUTES: dict[tuple[str, str], Route] = {
         ),
     ),
     ("runs/<int:pk>/", "web:run_detail"): Route("page_object", (get("/runs/{run}/"),)),
+    # --- outbound pages (loyalty_lists/outbound) ------------------------------------------------------
+    ("webhooks/", "outbound:endpoints"): PAGE,
+    ("alerts/", "outbound:alerts"): PAGE,
+    ("alerts/emails", "outbound:alert_emails"): PAGE,
+    ("webhooks/<int:pk>/", "outbound:endpoint_detail"): Route(
+        "page_object",
+        (get("/webhooks/{endpoint}/"), post("/webhooks/{endpoint}/", {"url": "https://a.example/x"})),
+    ),
+    ("webhooks/<int:pk>/rotate", "outbound:endpoint_rotate"): Route(
+        "page_object", (post("/webhooks/{endpoint}/rotate"),)
+    ),
+    ("webhooks/<int:pk>/enable", "outbound:endpoint_enable"): Route(
+        "page_object", (post("/webhooks/{endpoint}/enable"),)
+    ),
+    ("webhooks/<int:pk>/disable", "outbound:endpoint_disable"): Route(
+        "page_object", (post("/webhooks/{endpoint}/disable"),)
+    ),
+    ("webhooks/<int:pk>/delete", "outbound:endpoint_delete"): Route(
+        "page_object", (get("/webhooks/{endpoint}/delete"), post("/webhooks/{endpoint}/delete"))
+    ),
+    ("webhooks/<int:pk>/deliveries/<int:sequence>/replay", "outbound:delivery_replay"): Route(
+        "page_object",
+        (
+            post("/webhooks/{endpoint}/deliveries/1/replay"),
+            post("/webhooks/{a_endpoint}/deliveries/{b_sequence}/replay"),
+        ),
+    ),
 }
 OPERATOR_PREFIX = "admin/"
 
@@ -197,6 +260,8 @@ class Tenant:
     run: object
     result: object
     api_key_id: int
+    endpoint: object
+    delivery: object
 
 
 def _tenant(merchant_factory, slug: str, person: str) -> Tenant:
@@ -215,7 +280,20 @@ def _tenant(merchant_factory, slug: str, person: str) -> Tenant:
         decision=ListRunResult.Decision.PENDING,
     )
     SmileConnection.objects.create(merchant=merchant, status=SmileConnection.Status.CONNECTED)
-    return Tenant(merchant, user, key, lst, run, result, api_key.pk)
+    endpoint, _secret = endpoint_create(merchant=merchant, url=f"https://{slug}.example/hooks")
+    delivery = Delivery.objects.create(
+        merchant=merchant,
+        endpoint=endpoint,
+        sequence=1 if slug == "alpha" else 7,
+        message_id=f"msg_{slug}",
+        first_change_id=1,
+        last_change_id=1,
+        event_count=1,
+        body=b"{}",
+        status=Delivery.Status.DELIVERED,
+        created_at=run.started_at,
+    )
+    return Tenant(merchant, user, key, lst, run, result, api_key.pk, endpoint, delivery)
 
 
 @pytest.fixture
@@ -230,6 +308,9 @@ def _fill(value, a: Tenant, b: Tenant):
         "result": b.result.pk,
         "key": b.api_key_id,
         "a_list": a.list.pk,
+        "endpoint": b.endpoint.pk,
+        "a_endpoint": a.endpoint.pk,
+        "b_sequence": b.delivery.sequence,
     }
     if isinstance(value, str):
         filled = value.format(**ids)
@@ -251,6 +332,14 @@ def _b_is_untouched(b: Tenant):
     result = ListRunResult.objects.get(pk=b.result.pk)
     assert result.decision == ListRunResult.Decision.PENDING
     assert ApiKey.objects.get(pk=b.api_key_id).revoked_at is None
+    endpoint = WebhookEndpoint.objects.get(pk=b.endpoint.pk)
+    assert (endpoint.url, endpoint.enabled, endpoint.secret_encrypted) == (
+        "https://bravo.example/hooks",
+        True,
+        b.endpoint.secret_encrypted,
+    )
+    assert Delivery.objects.get(pk=b.delivery.pk).status == "delivered"
+    assert WebhookEndpoint.objects.get(pk=b.endpoint.pk).list_ids == []
 
 
 def _cases(kind):
@@ -302,12 +391,12 @@ def test_every_object_route_is_reachable_by_its_owner(client, tenants):
         method, path, _body = spec.requests[0]
         if method != "get":
             continue
-        path = path.format(list=b.list.pk, run=b.run.pk, result=b.result.pk, key=b.api_key_id, a_list=0)
+        path = _fill(path, a, b)
         assert client.get(path).status_code == 200, path
     headers = {"Authorization": f"Bearer {b.key}"}
     for spec in ROUTES.values():
         if spec.kind == "api_object" and spec.requests[0][0] == "get":
-            path = spec.requests[0][1].format(list=b.list.pk)
+            path = _fill(spec.requests[0][1], a, b)
             assert client.get(path, headers=headers).status_code == 200, path
 
 
@@ -318,6 +407,8 @@ PAGE_GETS = [
     "/shoppers/?email=bea@example.com",
     "/api-keys/",
     "/integrations/smile/",
+    "/webhooks/",
+    "/alerts/",
 ]
 
 
@@ -365,6 +456,8 @@ def test_api_indexes_show_only_the_keys_merchant(client, tenants):
     assert [lst["id"] for lst in lists] == [a.list.pk]
     runs = client.get("/api/v1/sync-runs", headers=headers).json()["items"]
     assert [r["id"] for r in runs] == [a.run.pk]
+    endpoints = client.get("/api/v1/webhook-endpoints", headers=headers).json()
+    assert [e["id"] for e in endpoints] == [a.endpoint.pk]
 
 
 def test_merchant_users_cannot_use_the_operator_admin(client, tenants):

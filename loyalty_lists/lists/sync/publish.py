@@ -15,8 +15,9 @@ statements each compute a set in SQL — no Python loop over items:
 * changed: items whose metadata differs from their member candidate.
 
 Each set is first copied into ``ListChange`` (``INSERT ... SELECT``: joined / left / tier up / tier
-down / metadata changed; skipped for a new list's first fill) and then applied (``DELETE`` /
-``INSERT ... SELECT`` / ``UPDATE ... FROM``).
+down / metadata changed; a new list's first fill too, every member "joined", so the change feed alone
+rebuilds every list from its start) and then applied (``DELETE`` / ``INSERT ... SELECT`` /
+``UPDATE ... FROM``). The feed's readers are told after commit (``events.changes_announce``).
 The membership condition is ``membership_q`` compiled to SQL, so the rules exist once.
 
 ``publish_lists`` runs every non-stale list of the merchant in one publish transaction: readers see the
@@ -36,6 +37,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
 
+from ..events import changes_announce
 from ..membership import membership_q
 from ..models import ListChange, ListItem, ListRunResult, LoyaltyList, SmileCustomer, SyncRun, VipTier
 from .sql import col, distinct_op, dt, execute, fetch_value, qn, table, where_sql
@@ -54,7 +56,7 @@ ITEM_DATA = (
 NULLABLE = {"vip_tier_id", "vip_tier_name", "vip_tier_expires_at", "loyalty_member_since"}
 LOWEST_MILESTONE = -1e18  # "no tier" ranks below every tier
 RULE_CHANGED_NOTE = "Rule changed: recomputed whole, removal guardrail not applied."
-FIRST_FILL_NOTE = "First fill: members counted, no per-shopper changes recorded."
+FIRST_FILL_NOTE = "First fill: every member recorded as joined."
 
 
 @dataclass(frozen=True)
@@ -163,18 +165,17 @@ class _ListSql:
     def count_removed(self) -> int:
         return fetch_value(f"SELECT COUNT(*) FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
 
-    def apply(self, run: SyncRun, now: datetime, *, record_changes: bool = True) -> tuple[int, int, int]:
-        """Apply the three sets; ``record_changes=False`` (a new list's first fill) skips ``ListChange``."""
+    def apply(self, run: SyncRun, now: datetime) -> tuple[int, int, int]:
+        """Record the three sets in ``ListChange``, then apply them."""
         i, c, lst = _i, _c, self.lst
         now_db = dt(now)
         head = f"INSERT INTO {self.CH} ({self.change_columns()})"
         # removed
-        if record_changes:
-            execute(
-                f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {i('email')}, %s,"  # noqa: S608  # nosec B608
-                f" {i('vip_tier_name')}, NULL, %s FROM {self.I} WHERE {self.removed_where}",
-                [lst.merchant_id, run.pk, ListChange.Kind.LEFT, now_db, *self.removed_params],
-            )
+        execute(
+            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {i('email')}, %s,"  # noqa: S608  # nosec B608
+            f" {i('vip_tier_name')}, NULL, %s FROM {self.I} WHERE {self.removed_where}",
+            [lst.merchant_id, run.pk, ListChange.Kind.LEFT, now_db, *self.removed_params],
+        )
         removed = execute(f"DELETE FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
         # changed (before added, so fresh inserts are not compared again)
         T, tier_m, tier_id = table(VipTier), qn("merchant_id"), qn("smile_id")
@@ -193,25 +194,24 @@ class _ListSql:
             ListChange.Kind.TIER_DOWN,
             ListChange.Kind.METADATA,
         ]
-        if record_changes:
-            execute(
-                f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {c('email')}, {kind},"  # noqa: S608  # nosec B608
-                f" {i('vip_tier_name')}, {c('vip_tier_name')}, %s"
-                f" FROM {self.I} JOIN {self.C} ON {self.changed_join}"
-                f" LEFT JOIN {T} ot ON ot.{tier_m} = %s AND ot.{tier_id} = {i('vip_tier_id')}"
-                f" LEFT JOIN {T} nt ON nt.{tier_m} = %s AND nt.{tier_id} = {c('vip_tier_id')}"
-                f" WHERE {self.changed_where}",
-                [
-                    lst.merchant_id,
-                    run.pk,
-                    *kind_params,
-                    now_db,
-                    lst.merchant_id,
-                    lst.merchant_id,
-                    lst.merchant_id,
-                    *self.changed_params,
-                ],
-            )
+        execute(
+            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {c('email')}, {kind},"  # noqa: S608  # nosec B608
+            f" {i('vip_tier_name')}, {c('vip_tier_name')}, %s"
+            f" FROM {self.I} JOIN {self.C} ON {self.changed_join}"
+            f" LEFT JOIN {T} ot ON ot.{tier_m} = %s AND ot.{tier_id} = {i('vip_tier_id')}"
+            f" LEFT JOIN {T} nt ON nt.{tier_m} = %s AND nt.{tier_id} = {c('vip_tier_id')}"
+            f" WHERE {self.changed_where}",
+            [
+                lst.merchant_id,
+                run.pk,
+                *kind_params,
+                now_db,
+                lst.merchant_id,
+                lst.merchant_id,
+                lst.merchant_id,
+                *self.changed_params,
+            ],
+        )
         sets = ", ".join(f"{qn(f)} = {c(f)}" for f in ITEM_DATA)
         changed = execute(
             f"UPDATE {self.I} SET {sets}, {qn('updated_at')} = %s FROM {self.C}"  # noqa: S608  # nosec B608
@@ -219,12 +219,11 @@ class _ListSql:
             [now_db, lst.merchant_id, *self.changed_params],
         )
         # added
-        if record_changes:
-            execute(
-                f"{head} SELECT %s, %s, %s, {c('smile_id')}, {c('email')}, %s, NULL, {c('vip_tier_name')}, %s"  # noqa: S608  # nosec B608
-                f" FROM {self.C} WHERE {self.added_where}",
-                [lst.merchant_id, run.pk, lst.pk, ListChange.Kind.JOINED, now_db, *self.added_params],
-            )
+        execute(
+            f"{head} SELECT %s, %s, %s, {c('smile_id')}, {c('email')}, %s, NULL, {c('vip_tier_name')}, %s"  # noqa: S608  # nosec B608
+            f" FROM {self.C} WHERE {self.added_where}",
+            [lst.merchant_id, run.pk, lst.pk, ListChange.Kind.JOINED, now_db, *self.added_params],
+        )
         item_cols = ("merchant_id", "list_id", "smile_customer_id", *ITEM_DATA, "added_at", "updated_at")
         added = execute(
             f"INSERT INTO {self.I} ({', '.join(qn(n) for n in item_cols)})"  # noqa: S608  # nosec B608
@@ -264,7 +263,6 @@ def publish_list(
     run: SyncRun,
     now: datetime,
     guardrail: bool = True,
-    record_changes: bool = True,
 ) -> ListOutcome:
     """Publish one list (no bookkeeping on the list row); held lists are left untouched."""
     # A whole recompute also re-counts (and so corrects) the list's size; otherwise trust the counter.
@@ -285,7 +283,9 @@ def publish_list(
                 recent,
             )
             return ListOutcome(lst.pk, ListRunResult.Outcome.HELD, removed=pending, list_size=size)
-    added, removed, changed = stmts.apply(run, now, record_changes=record_changes)
+    added, removed, changed = stmts.apply(run, now)
+    if added or removed or changed:
+        changes_announce(lst.merchant_id)
     return ListOutcome(lst.pk, ListRunResult.Outcome.PUBLISHED, added, removed, changed, size)
 
 
@@ -317,7 +317,7 @@ def publish_lists(
     **A cycle** (``customers=None``): lists never published (``published_seq == 0``: new, rule
     changed, back from stale) are recomputed whole; a list whose rule an admin changed skips the
     removal guardrail (a deliberate edit, noted "rule changed" on its result), and a new list's first
-    fill records no ``ListChange`` rows (its result still counts the added items). The others
+    fill records every member as joined (noted "first fill" on its result). The others
     re-examine only snapshot rows changed since their ``published_seq`` — for a delta *and* a full
     cycle, since the snapshot only takes a new change number when what lists show changed (or the
     customer is gone). ``published_seq`` is the counter read under the lock: published lists are up to
@@ -351,9 +351,7 @@ def publish_lists(
         # A whole recompute (new, rule changed, back from stale — by a cycle or by a refresh that saw the
         # tier return), or the rows changed since the list's last publish.
         candidates = ALL if whole else Candidates(after_seq=lst.published_seq)
-        outcome = publish_list(
-            lst, candidates, run=run, now=now, guardrail=not rule_changed, record_changes=not first_fill
-        )
+        outcome = publish_list(lst, candidates, run=run, now=now, guardrail=not rule_changed)
         if outcome.outcome == ListRunResult.Outcome.PUBLISHED:
             if first_fill:
                 outcome.note = FIRST_FILL_NOTE

@@ -10,6 +10,8 @@
   the removals of results published within its window (``publish._recent_removals``).
 * A new held result supersedes the list's older pending ones (an approval publishes the whole list
   from the snapshot, so the newest hold covers them all).
+* A list that becomes held (no hold of it was pending) gets a ``list_held`` event in the change feed
+  (``events.py``); a newer hold of a list already held is the same condition, not a new event.
 """
 
 from datetime import datetime
@@ -17,7 +19,8 @@ from datetime import datetime
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import ListRunResult, SmileCustomer, SyncRun
+from ..events import list_event_record
+from ..models import ListChange, ListRunResult, SmileCustomer, SyncRun
 from .publish import ListOutcome
 
 Outcome, Decision = ListRunResult.Outcome, ListRunResult.Decision
@@ -29,6 +32,30 @@ def _supersede(list_ids, now: datetime, *, except_run: SyncRun | None = None) ->
     if except_run is not None:
         pending = pending.exclude(run=except_run)
     pending.update(decision=Decision.SUPERSEDED, decided_at=now)
+
+
+def _held_events(run: SyncRun, held: list[ListOutcome], now: datetime) -> None:
+    """``list_held`` for the lists among ``held`` that had no pending hold (call before superseding)."""
+    if not held:
+        return
+    already = set(
+        ListRunResult.objects.filter(
+            list_id__in=[o.list_id for o in held], decision=Decision.PENDING
+        ).values_list("list_id", flat=True)
+    )
+    for outcome in held:
+        if outcome.list_id not in already:
+            list_event_record(
+                merchant_id=run.merchant_id,
+                list_id=outcome.list_id,
+                kind=ListChange.Kind.LIST_HELD,
+                now=now,
+                run_id=run.pk,
+                removed=outcome.removed,
+                list_size=outcome.list_size,
+                reason=f"Run #{run.pk} would remove {outcome.removed} of {outcome.list_size} items; "
+                "it waits for an admin to approve or discard it.",
+            )
 
 
 def _result(run: SyncRun, outcome: ListOutcome, now: datetime) -> ListRunResult:
@@ -50,6 +77,7 @@ def _result(run: SyncRun, outcome: ListOutcome, now: datetime) -> ListRunResult:
 def cycle_record(run: SyncRun, outcomes: list[ListOutcome]) -> None:
     """A cycle's results and totals (call in its publish transaction; the caller saves ``run``)."""
     now = timezone.now()
+    _held_events(run, [o for o in outcomes if o.outcome == Outcome.HELD], now)
     _supersede((o.list_id for o in outcomes if o.outcome != Outcome.STALE), now)
     ListRunResult.objects.bulk_create(_result(run, o, now) for o in outcomes)
     published = [o for o in outcomes if o.outcome == Outcome.PUBLISHED]
@@ -132,6 +160,7 @@ def refresh_record(
         for outcome in others:
             if outcome.outcome == Outcome.STALE:
                 outcome.note = STALE_BY_REFRESH_NOTE
+        _held_events(event, [o for o in others if o.outcome == Outcome.HELD], now)
         _supersede((o.list_id for o in others if o.outcome == Outcome.HELD), now)
         ListRunResult.objects.bulk_create(_result(event, o, now) for o in others)
     run.refresh_from_db()

@@ -11,7 +11,8 @@ the tier back. Then:
 * the snapshot's ``vip_tier_name`` follows the tier list of this cycle (NULL for a tier Smile no longer
   lists); rows whose name changes get the new change number, so lists re-examine just them;
 * a tier list whose tier vanished becomes **stale** (frozen, reason shown, skipped by every publish);
-  a stale list whose tier is back is un-staled and recomputed whole at the next publish. "Back" means
+  a stale list whose tier is back is un-staled and recomputed whole at the next publish. Both are
+  list events of the change feed (``events.py``), in the same transaction. "Back" means
   the same Smile id, or — since Smile gives a re-created tier a new id — exactly one current tier with
   the vanished tier's name that appeared after the list went stale (the list then follows the new id;
   a namesake that existed beside the vanished tier is not its return).
@@ -28,7 +29,8 @@ from integrations.smile import services as smile
 from integrations.smile.errors import SmileNotFound, SmileScopeError
 from integrations.smile.types import VipTierData
 
-from ..models import Audience, LoyaltyList, SmileCustomer, SyncState, VipTier
+from ..events import list_event_record
+from ..models import Audience, ListChange, LoyaltyList, SmileCustomer, SyncState, VipTier
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +150,14 @@ def tiers_apply(merchant_id: int, tier_list: TierList, *, now: datetime, seq: in
             )
         lst.save(update_fields=["stale_since", "stale_reason", "updated_at"])
         changes.lists_staled.append(lst.pk)
+        list_event_record(
+            merchant_id=merchant_id,
+            list_id=lst.pk,
+            kind=ListChange.Kind.LIST_STALE,
+            now=now,
+            reason=lst.stale_reason,
+            vip_tier_id=lst.vip_tier_id,
+        )
         logger.warning("List %s is stale: VIP tier %s vanished from Smile", lst.pk, lst.vip_tier_id)
     first_seen = dict(
         VipTier.objects.filter(merchant_id=merchant_id, smile_id__in=list(fetched)).values_list(
@@ -178,6 +188,14 @@ def tiers_apply(merchant_id: int, tier_list: TierList, *, now: datetime, seq: in
         lst.published_seq = 0  # recompute the whole list at the next publish
         lst.save(update_fields=["vip_tier_id", "stale_since", "stale_reason", "published_seq", "updated_at"])
         changes.lists_recovered.append(lst.pk)
+        list_event_record(
+            merchant_id=merchant_id,
+            list_id=lst.pk,
+            kind=ListChange.Kind.LIST_RECOVERED,
+            now=now,
+            reason=f"The VIP tier #{tier_id} is in Smile again.",
+            vip_tier_id=tier_id,
+        )
     return changes
 
 

@@ -67,7 +67,7 @@ def run_detail(request, pk):
         "page": _page(changes, CHANGE_ORDER, request, CHANGES_PER_PAGE),
         "list_filter": list_filter,
         "kind_filter": kind_filter,
-        "change_kinds": ListChange.Kind.choices,
+        "change_kinds": [c for c in ListChange.Kind.choices if c[0] in ListChange.MEMBERSHIP_KINDS],
     }
     return render(request, "web/runs/detail.html", context)
 

@@ -6,7 +6,9 @@ merchant needs no schedule work:
 * ``lists: delta sync``  every ``SYNC_INTERVAL_MINUTES`` minutes;
 * ``lists: full sync``   daily (the full reconcile that catches customers deleted in Smile);
 * ``lists: sweep``       every minute (``tasks.sync_sweep``): frees the lease of a dead worker, marks its
-  run failed and queues the next cycle; re-sends lost tasks of queued cycles and webhook refreshes.
+  run failed and queues the next cycle; re-sends lost tasks of queued cycles and webhook refreshes;
+* and the outbound side's (``loyalty_lists/outbound/schedules.py``): webhook dispatch and alerts every
+  minute, the change feed's retention hourly.
 ``catch_up`` is off and ``retry`` exceeds ``timeout`` (``Q_CLUSTER`` in settings; checked here).
 """
 
@@ -17,6 +19,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 from django_q.models import Schedule
+
+from loyalty_lists.outbound.schedules import schedule_specs as outbound_schedule_specs
 
 FANOUT = "loyalty_lists.lists.tasks.sync_fanout"
 DELTA_NAME = "lists: delta sync"
@@ -38,6 +42,7 @@ def schedule_specs() -> list[dict]:
         },
         {"name": FULL_NAME, "func": FANOUT, "args": "'full'", "schedule_type": Schedule.DAILY, "repeats": -1},
         {"name": SWEEP_NAME, "func": SWEEP, "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
+        *outbound_schedule_specs(),
     ]
 
 
