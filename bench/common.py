@@ -31,7 +31,7 @@ SETTINGS = "bench.settings"
 SIZES = {
     # figure -> customers, per mode
     "smoke": {
-        "throttled": 2_000,
+        "throttled": (2_000,),
         "engine": 5_000,
         "delta": 5_000,
         "lookup": 5_000,
@@ -43,7 +43,7 @@ SIZES = {
         "outbound_rounds": 1,
     },
     "default": {
-        "throttled": 100_000,
+        "throttled": (20_000, 100_000),
         "engine": 200_000,
         "delta": 100_000,
         "lookup": 200_000,
@@ -55,7 +55,7 @@ SIZES = {
         "outbound_rounds": 3,
     },
     "full": {
-        "throttled": 1_000_000,
+        "throttled": (20_000, 100_000, 1_000_000),
         "engine": 1_000_000,
         "delta": 1_000_000,
         "lookup": 1_000_000,

@@ -1,9 +1,11 @@
 """Figure 1 — full sync at Smile's real limit: sandbox at 10 req/s with 250 ms added latency.
 
-Two full syncs of the same program: the first (nothing known yet: one cursor chain per state, so the
-largest state bounds it) and the next one, the daily reconcile, which splits the walk into
-``SYNC_FULL_WALK_CHAINS`` id ranges of equal size (known from the snapshot). The figure is the
-reconcile; the first sync is reported beside it.
+For each size (20k and 100k customers by default) and each way a connection can walk, two full syncs of
+the same program, as a merchant runs them: the first (the capability probe included; nothing known of
+the ids yet: one chain per state, the largest split as the others finish when made-up cursors are
+verified) and the daily reconcile (verified: ``SYNC_FULL_WALK_CHAINS`` id ranges of equal size, known
+from the snapshot; documented: per state again). The figure is the slower of the two. The target
+(>= 90 % of the ceiling) is for the verified id-range walk; the documented walk is measured.
 
 Baselines in the same run: the theoretical ceiling (10 req/s x 250 customers per page = 2,500/s) and a
 measured one: a bare httpx client walking the same throttled sandbox with the same chains (4 id
@@ -113,62 +115,74 @@ def bare_walk(
 
 
 CHAINS = 4  # the engine's default SYNC_FULL_WALK_CHAINS
+# How a connection walks (integrations/smile/capabilities.py): made-up id-range cursors where a probe
+# verified them (the sandbox's default keyset cursors), else Smile's own cursors per state (the
+# sandbox's opaque cursors, which refuse made-up ones: the probe finds them unsupported).
+STRATEGIES = {"id-range (verified)": "keyset", "documented (per state)": "opaque-400"}
 
 
 def run(sizes: dict) -> list[Figure]:
-    n = sizes["throttled"]
-    sb = sandbox(n, rate_limit=RATE, latency_ms=LATENCY_MS)
-    try:
-        bare_states = bare_walk(sb.api_base)
-        time.sleep(1.1)
-        bare = bare_walk(sb.api_base, ranges=id_ranges(sb, CHAINS))
-        time.sleep(1.1)  # let the sandbox's sliding window empty
-        db = BenchDb("throttled", sb, rate_limit=RATE)
-        time.sleep(1.1)
-        first = db.sync(full=True)
-        time.sleep(1.1)
-        result = db.sync(full=True)
-        db.remove()
-    finally:
-        sb.stop()
-    ours = n / result["run_seconds"]
-    share = ours / CEILING
-    first_rate = n / first["run_seconds"]
-    return [
-        Figure(
-            1,
-            f"Full sync (daily reconcile, {CHAINS} id-range chains) at 10 req/s + {LATENCY_MS} ms,"
-            f" {n:,} customers, 3 lists",
-            ours,
-            "customers/s",
-            bare["rate"],
-            f"bare client, {CHAINS} id-range chains, no DB",
-            share,
-            "share of 2,500/s ceiling",
-            f">= {TARGET_SHARE:.0%} of {CEILING:,}/s",
-            share >= TARGET_SHARE,
-            {
-                "customers": n,
-                "sync": result,
-                "bare": bare,
-                "bare_share": bare["rate"] / CEILING,
-                "vs_bare": ours / bare["rate"],
-                "ceiling": CEILING,
-                "first_sync": first,
-                "first_sync_rate": first_rate,
-                "first_sync_share": first_rate / CEILING,
-                "bare_states": bare_states,
-                "bare_states_share": bare_states["rate"] / CEILING,
-                "first_sync_vs_bare_states": first_rate / bare_states["rate"],
-                "summary": (
-                    f"first sync (3 state chains, split as they finish): {first_rate:,.0f}/s ="
-                    f" {first_rate / CEILING:.0%} of the ceiling; bare client with 3 unsplit state chains"
-                    f" {bare_states['rate']:,.0f}/s"
-                    f" ({bare_states['rate'] / CEILING:.0%})"
-                ),
-            },
-        )
-    ]
+    figures = []
+    for n in sizes["throttled"]:
+        sb = sandbox(n, rate_limit=RATE, latency_ms=LATENCY_MS)
+        try:
+            bare_states = bare_walk(sb.api_base)
+            time.sleep(1.1)
+            bare_ranges = bare_walk(sb.api_base, ranges=id_ranges(sb, CHAINS))
+            for strategy, cursor_mode in STRATEGIES.items():
+                sb.settings(cursor_mode=cursor_mode)
+                time.sleep(1.1)  # let the sandbox's sliding window empty
+                db = BenchDb(f"throttled-{cursor_mode}", sb, rate_limit=RATE)
+                time.sleep(1.1)
+                first = db.sync(full=True)  # as a merchant's first sync runs: the capability probe included
+                time.sleep(1.1)
+                daily = db.sync(full=True)  # the daily reconcile
+                db.remove()
+                bare = bare_ranges if cursor_mode == "keyset" else bare_states
+                figures.append(_figure(n, strategy, first, daily, bare, bare_states, bare_ranges))
+        finally:
+            sb.stop()
+    return figures
+
+
+def _figure(n, strategy, first, daily, bare, bare_states, bare_ranges) -> Figure:
+    verified = strategy.startswith("id-range")
+    first_rate, daily_rate = n / first["run_seconds"], n / daily["run_seconds"]
+    worst = min(first_rate, daily_rate) / CEILING
+    return Figure(
+        1,
+        f"Full sync at 10 req/s + {LATENCY_MS} ms, {n:,} customers, 3 lists, {strategy}: the slower of"
+        " the first sync and the daily reconcile",
+        min(first_rate, daily_rate),
+        "customers/s",
+        bare["rate"],
+        "bare client, no DB: " + (f"{CHAINS} id-range chains" if verified else "3 state chains, unsplit"),
+        worst,
+        "share of 2,500/s ceiling",
+        f">= {TARGET_SHARE:.0%} of {CEILING:,}/s" if verified else "measured (the documented way)",
+        worst >= TARGET_SHARE if verified else None,
+        {
+            "customers": n,
+            "strategy": strategy,
+            "first_sync": first,
+            "first_sync_rate": first_rate,
+            "first_sync_share": first_rate / CEILING,
+            "daily": daily,
+            "daily_rate": daily_rate,
+            "daily_share": daily_rate / CEILING,
+            "ceiling": CEILING,
+            "bare_states": bare_states,
+            "bare_states_share": bare_states["rate"] / CEILING,
+            "bare_ranges": bare_ranges,
+            "bare_ranges_share": bare_ranges["rate"] / CEILING,
+            "summary": (
+                f"first sync {first_rate:,.0f}/s = {first_rate / CEILING:.0%}, daily reconcile"
+                f" {daily_rate:,.0f}/s = {daily_rate / CEILING:.0%} of the ceiling; bare client: 3 state"
+                f" chains {bare_states['rate']:,.0f}/s ({bare_states['rate'] / CEILING:.0%}),"
+                f" {CHAINS} id ranges {bare_ranges['rate']:,.0f}/s ({bare_ranges['rate'] / CEILING:.0%})"
+            ),
+        },
+    )
 
 
 def id_ranges(sb, parts: int) -> list[tuple[int, int]]:
