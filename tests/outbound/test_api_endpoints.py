@@ -134,7 +134,7 @@ def test_rotating_the_encryption_key_keeps_signing_secrets(merchant, settings):
     second = endpoint_secret_rotate(endpoint=endpoint)
     new_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new_key, *settings.FIELD_ENCRYPTION_KEYS]
-    call_command("rotate_webhook_secret_encryption", stdout=io.StringIO())
+    call_command("rotate_encryption_keys", stdout=io.StringIO())
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
     endpoint.refresh_from_db()
     assert endpoint_secrets(endpoint) == [second, first]
