@@ -2,7 +2,8 @@
 
 Demo defaults (no environment at all): SQLite in WAL mode, the django-q2 ORM broker, the database
 cache, and the bundled Smile sandbox on 127.0.0.1:8001. Production: set DATABASE_URL, REDIS_URL,
-SECRET_KEY, ALLOWED_HOSTS and the SMILE_* variables (see README.md).
+SECRET_KEY, ALLOWED_HOSTS and the SMILE_* variables (see README.md). Over 400 lines on purpose: every
+setting in one module, each with the line saying what it is for.
 """
 
 from pathlib import Path
