@@ -231,7 +231,7 @@ def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
     class DisabledAfterTwoMemberPages(FakeSmile):
         """The short chain ends once the long one has shown its pace (however the threads are scheduled)."""
 
-        paced = threading.Event()
+        paced, split = threading.Event(), threading.Event()
 
         def iter_customer_pages(self, *, state=None, **kwargs):
             for n, page in enumerate(super().iter_customer_pages(state=state, **kwargs), 1):
@@ -240,6 +240,7 @@ def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
                 yield page
                 if state == "member" and n == 2:
                     self.paced.set()
+                    self.split.wait(10)  # the long chain goes on once the walk has split it (a loaded box)
 
     smile = DisabledAfterTwoMemberPages()
     for n in range(3000):
@@ -254,7 +255,7 @@ def test_a_split_never_reuses_a_key_the_checkpoint_already_has():
         [fetch.Chain("member", "member"), fetch.Chain("disabled", "disabled")],
         flush,
         spread=2,
-        on_split=lambda chain, stops: splits.append(chain.key),
+        on_split=lambda chain, stops: (splits.append(chain.key), smile.split.set()),
         keys_taken=["member", "disabled", "member.1"],  # member.1: a finished chain of the walk
     )
 

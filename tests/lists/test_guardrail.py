@@ -160,3 +160,30 @@ def test_a_rule_change_is_published_whole_without_the_guardrail(smile, run_cycle
     with override_settings(SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS=50):
         later = run_cycle()
     assert later.status == "held" and ListRunResult.objects.get(run=later, list=lst).note == ""
+
+
+def test_while_a_hold_waits_a_small_later_removal_joins_it_instead_of_slipping_past(
+    merchant, smile, run_cycle, make_list, settings
+):
+    from loyalty_lists.lists import services as list_services
+    from loyalty_lists.lists.models import ListItem, ListRunResult
+
+    settings.SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = 10
+    ids = smile.add_many(100)
+    smile.age()
+    members = make_list("all_members")
+    run_cycle()
+    for cid in ids[:30]:
+        smile.update(cid, state="candidate")
+    assert run_cycle().status == "held"
+    hold = ListRunResult.objects.get(list=members, decision="pending")
+    assert hold.removed == 30
+
+    smile.update(ids[30], state="candidate")  # one more leaves: 1 % alone, under any threshold
+    list_services.customer_refresh(merchant_id=merchant.pk, smile_customer_id=ids[30], client=smile)
+
+    assert ListItem.objects.filter(list=members).count() == 100, "nothing slipped past the hold"
+    newest = ListRunResult.objects.get(list=members, decision="pending")
+    assert newest.removed == 31 and newest.pk != hold.pk
+    list_services.held_run_approve(result=newest)
+    assert ListItem.objects.filter(list=members).count() == 69

@@ -24,7 +24,8 @@ The membership condition is ``membership_q`` compiled to SQL, so the rules exist
 old lists or the new ones, never a mix. The removal guardrail is checked per list before anything is
 written for it: the removals this publish would make, plus those published into the list within
 ``SYNC_REMOVAL_GUARDRAIL_WINDOW_MINUTES`` (a burst of webhook refreshes counts like one run), against
-the list's size before them; a held list gets nothing and a ``ListRunResult(outcome=held)`` record.
+the list's size before them; a held list gets nothing and a ``ListRunResult(outcome=held)`` record, and
+until an admin decides, every later publish that would remove anyone from it is held too.
 
 SQL strings here (and in ``snapshot.py``) interpolate only quoted identifiers and ``Q`` fragments
 compiled by Django; every value is a bound parameter (hence the ``S608`` / ``B608`` exemptions).
@@ -35,12 +36,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
+from django.db import connection
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    F,
+    FloatField,
+    Lookup,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
 from ..events import changes_announce
 from ..membership import membership_q
 from ..models import ListChange, ListItem, ListRunResult, LoyaltyList, SmileCustomer, SyncRun, VipTier
-from .sql import col, distinct_op, dt, execute, fetch_value, qn, table, where_sql
+from .sql import qn
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +71,6 @@ ITEM_DATA = (
     "state",
     "loyalty_member_since",
 )
-NULLABLE = {"vip_tier_id", "vip_tier_name", "vip_tier_expires_at", "loyalty_member_since"}
 LOWEST_MILESTONE = -1e18  # "no tier" ranks below every tier
 RULE_CHANGED_NOTE = "Rule changed: recomputed whole, removal guardrail not applied."
 FIRST_FILL_NOTE = "First fill: every member recorded as joined."
@@ -70,16 +87,12 @@ class Candidates:
     def everything(self) -> bool:
         return self.after_seq is None and self.smile_ids is None
 
-    def _ids(self) -> str:
-        return ", ".join(["%s"] * len(self.smile_ids))
-
-    def sql(self) -> tuple[str, list]:
-        """Extra condition on the snapshot table."""
+    def of(self, customers: QuerySet) -> QuerySet:
         if self.smile_ids is not None:
-            return f" AND {col(SmileCustomer, 'smile_id')} IN ({self._ids()})", list(self.smile_ids)
+            return customers.filter(smile_id__in=self.smile_ids)
         if self.after_seq is not None:
-            return f" AND {col(SmileCustomer, 'change_seq')} > %s", [self.after_seq]
-        return "", []
+            return customers.filter(change_seq__gt=self.after_seq)  # index snapshot_change_seq
+        return customers
 
 
 ALL = Candidates()
@@ -96,140 +109,138 @@ class ListOutcome:
     note: str = ""
 
 
-def _c(field: str) -> str:
-    return col(SmileCustomer, field)
+class IsDistinctFrom(Lookup):
+    """Null-safe "differs": ``IS DISTINCT FROM`` (PostgreSQL), ``IS NOT`` (SQLite)."""
+
+    lookup_name = "distinct_from"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        op = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+        return f"{lhs} {op} {rhs}", [*lhs_params, *rhs_params]
 
 
-def _i(field: str) -> str:
-    return col(ListItem, field)
+def _insert_select(model, columns: tuple[str, ...], rows: QuerySet) -> int:
+    """``INSERT INTO model (columns) SELECT ...``: ``rows`` (a ``values_list`` of as many expressions,
+    in order) copied in one statement — the one statement the ORM has no method for."""
+    select, params = rows.query.sql_with_params()
+    names = ", ".join(qn(model._meta.get_field(c).column) for c in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {qn(model._meta.db_table)} ({names}) {select}", params)  # noqa: S608  # nosec B608
+        return cursor.rowcount
 
 
-class _ListSql:
-    """The SQL of one list's publish over one candidate set."""
+CHANGE_COLUMNS = (
+    "merchant",
+    "run",
+    "list",
+    "smile_customer_id",
+    "email",
+    "kind",
+    "previous_vip_tier_name",
+    "vip_tier_name",
+    "created_at",
+)
+ITEM_COLUMNS = ("merchant", "list", "smile_customer_id", *ITEM_DATA, "added_at", "updated_at")
+
+
+def _at(moment: datetime) -> Value:
+    return Value(moment, output_field=DateTimeField())
+
+
+def _text(value: str | None) -> Value:
+    return Value(value, output_field=CharField())
+
+
+class _ListSets:
+    """One list's three sets over one candidate set, as querysets: the membership rule
+    (``membership_q``) and the candidates exactly as the ORM has them."""
 
     def __init__(self, lst: LoyaltyList, candidates: Candidates, *, empty: bool = False):
         self.lst = lst
-        self.I, self.C, self.CH = table(ListItem), table(SmileCustomer), table(ListChange)
-        member_sql, member_params = where_sql(SmileCustomer, membership_q(lst.audience, lst.vip_tier_id))
-        cand_sql, cand_params = candidates.sql()
-        c, i = _c, _i
-        # A snapshot row that belongs in the list.
-        self.good = f"{c('merchant_id')} = %s AND {c('gone_at')} IS NULL AND ({member_sql})"
-        self.good_params = [lst.merchant_id, *member_params]
-        # Items to remove.
-        scope, scope_params = "", []
+        customers = SmileCustomer.objects.filter(merchant_id=lst.merchant_id)
+        good = customers.filter(membership_q(lst.audience, lst.vip_tier_id), gone_at__isnull=True)
+        items = ListItem.objects.filter(list_id=lst.pk).order_by()
+        scope = items
         if candidates.smile_ids is not None:
-            scope = f" AND {i('smile_customer_id')} IN ({candidates._ids()})"
-            scope_params = list(candidates.smile_ids)
+            scope = items.filter(smile_customer_id__in=candidates.smile_ids)
         elif candidates.after_seq is not None:
-            scope = (
-                f" AND {i('smile_customer_id')} IN (SELECT {c('smile_id')} FROM {self.C}"  # noqa: S608  # nosec B608
-                f" WHERE {c('merchant_id')} = %s{cand_sql})"
-            )
-            scope_params = [lst.merchant_id, *cand_params]
-        self.removed_where = (
-            f"{i('list_id')} = %s{scope} AND NOT EXISTS (SELECT 1 FROM {self.C} WHERE {self.good}"  # noqa: S608  # nosec B608
-            f" AND {c('smile_id')} = {i('smile_customer_id')})"
-        )
-        self.removed_params = [lst.pk, *scope_params, *self.good_params]
-        # Snapshot rows to add (into an empty list: all of them, with no anti-join to plan badly).
-        self.added_where = f"{self.good}{cand_sql}"
-        self.added_params = [*self.good_params, *cand_params]
+            scope = items.filter(smile_customer_id__in=candidates.of(customers).values("smile_id"))
+        # removed: items of candidates with no member snapshot row (a whole recompute: of anyone)
+        self.removed = scope.exclude(Exists(good.filter(smile_id=OuterRef("smile_customer_id"))))
+        # added: member candidates with no item (into an empty list: all, with no anti-join to plan)
+        self.added = candidates.of(good).order_by()
         if not empty:
-            self.added_where += (
-                f" AND NOT EXISTS (SELECT 1 FROM {self.I} WHERE {i('list_id')} = %s"  # noqa: S608  # nosec B608
-                f" AND {i('smile_customer_id')} = {c('smile_id')})"
-            )
-            self.added_params.append(lst.pk)
-        # Items whose metadata differs from their snapshot row.
-        op = distinct_op()
-        differs = " OR ".join(f"{i(f)} {op if f in NULLABLE else '<>'} {c(f)}" for f in ITEM_DATA)
-        self.changed_join = f"{c('merchant_id')} = %s AND {c('smile_id')} = {i('smile_customer_id')}"
-        self.changed_where = f"{i('list_id')} = %s AND {self.good}{cand_sql} AND ({differs})"
-        self.changed_params = [lst.pk, *self.good_params, *cand_params]
-
-    def change_columns(self) -> str:
-        names = (
-            "merchant_id",
-            "run_id",
-            "list_id",
-            "smile_customer_id",
-            "email",
-            "kind",
-            "previous_vip_tier_name",
-            "vip_tier_name",
-            "created_at",
-        )
-        return ", ".join(qn(n) for n in names)
+            self.added = self.added.exclude(Exists(items.filter(smile_customer_id=OuterRef("smile_id"))))
+        # changed: items whose metadata differs from their member candidate row (``row``)
+        self.row = candidates.of(good).filter(smile_id=OuterRef("smile_customer_id"))
+        differs = Q()
+        for name in ITEM_DATA:
+            differs |= IsDistinctFrom(F(name), OuterRef(name))
+        self.changed = items.filter(Exists(self.row.filter(differs)))
 
     def count_removed(self) -> int:
-        return fetch_value(f"SELECT COUNT(*) FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
+        return self.removed.count()
+
+    def _new(self, name: str) -> Subquery:
+        return Subquery(self.row.values(name)[:1])
 
     def apply(self, run: SyncRun, now: datetime) -> tuple[int, int, int]:
-        """Record the three sets in ``ListChange``, then apply them."""
-        i, c, lst = _i, _c, self.lst
-        now_db = dt(now)
-        head = f"INSERT INTO {self.CH} ({self.change_columns()})"
+        """Record the three sets in ``ListChange``, then apply them: one statement each."""
+        lst, at = self.lst, _at(now)
+        common = {"m": Value(lst.merchant_id), "r": Value(run.pk), "at": at}
         # removed
-        execute(
-            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {i('email')}, %s,"  # noqa: S608  # nosec B608
-            f" {i('vip_tier_name')}, NULL, %s FROM {self.I} WHERE {self.removed_where}",
-            [lst.merchant_id, run.pk, ListChange.Kind.LEFT, now_db, *self.removed_params],
+        left = self.removed.annotate(**common, k=_text(ListChange.Kind.LEFT), none=_text(None))
+        _insert_select(
+            ListChange,
+            CHANGE_COLUMNS,
+            left.values_list(
+                "m", "r", "list_id", "smile_customer_id", "email", "k", "vip_tier_name", "none", "at"
+            ),
         )
-        removed = execute(f"DELETE FROM {self.I} WHERE {self.removed_where}", self.removed_params)  # noqa: S608  # nosec B608
+        removed, _ = self.removed.delete()
         # changed (before added, so fresh inserts are not compared again)
-        T, tier_m, tier_id = table(VipTier), qn("merchant_id"), qn("smile_id")
-        ms_old, ms_new = f"COALESCE(ot.{qn('milestone')}, %s)", f"COALESCE(nt.{qn('milestone')}, %s)"
-        tier_moved = f"{i('vip_tier_id')} {distinct_op()} {c('vip_tier_id')}"
-        kind = (
-            f"CASE WHEN {tier_moved} AND {ms_new} > {ms_old} THEN %s"
-            f" WHEN {tier_moved} AND {ms_new} < {ms_old} THEN %s ELSE %s END"
+        tiers = VipTier.objects.filter(merchant_id=lst.merchant_id).order_by()
+        lowest = Value(LOWEST_MILESTONE, output_field=FloatField())
+        changed = self.changed.annotate(
+            new_tier=self._new("vip_tier_id"),
+            new_email=self._new("email"),
+            new_name=self._new("vip_tier_name"),
+        ).annotate(
+            ms_old=Coalesce(
+                Subquery(tiers.filter(smile_id=OuterRef("vip_tier_id")).values("milestone")[:1]), lowest
+            ),
+            ms_new=Coalesce(
+                Subquery(tiers.filter(smile_id=OuterRef("new_tier")).values("milestone")[:1]), lowest
+            ),
         )
-        kind_params = [
-            LOWEST_MILESTONE,
-            LOWEST_MILESTONE,
-            ListChange.Kind.TIER_UP,
-            LOWEST_MILESTONE,
-            LOWEST_MILESTONE,
-            ListChange.Kind.TIER_DOWN,
-            ListChange.Kind.METADATA,
-        ]
-        execute(
-            f"{head} SELECT %s, %s, {i('list_id')}, {i('smile_customer_id')}, {c('email')}, {kind},"  # noqa: S608  # nosec B608
-            f" {i('vip_tier_name')}, {c('vip_tier_name')}, %s"
-            f" FROM {self.I} JOIN {self.C} ON {self.changed_join}"
-            f" LEFT JOIN {T} ot ON ot.{tier_m} = %s AND ot.{tier_id} = {i('vip_tier_id')}"
-            f" LEFT JOIN {T} nt ON nt.{tier_m} = %s AND nt.{tier_id} = {c('vip_tier_id')}"
-            f" WHERE {self.changed_where}",
-            [
-                lst.merchant_id,
-                run.pk,
-                *kind_params,
-                now_db,
-                lst.merchant_id,
-                lst.merchant_id,
-                lst.merchant_id,
-                *self.changed_params,
-            ],
+        moved = IsDistinctFrom(F("vip_tier_id"), F("new_tier"))
+        kind = Case(
+            When(moved & Q(ms_new__gt=F("ms_old")), then=_text(ListChange.Kind.TIER_UP)),
+            When(moved & Q(ms_new__lt=F("ms_old")), then=_text(ListChange.Kind.TIER_DOWN)),
+            default=_text(ListChange.Kind.METADATA),
         )
-        sets = ", ".join(f"{qn(f)} = {c(f)}" for f in ITEM_DATA)
-        changed = execute(
-            f"UPDATE {self.I} SET {sets}, {qn('updated_at')} = %s FROM {self.C}"  # noqa: S608  # nosec B608
-            f" WHERE {self.changed_join} AND {self.changed_where}",
-            [now_db, lst.merchant_id, *self.changed_params],
+        _insert_select(
+            ListChange,
+            CHANGE_COLUMNS,
+            changed.annotate(**common, k=kind).values_list(
+                "m", "r", "list_id", "smile_customer_id", "new_email", "k", "vip_tier_name", "new_name", "at"
+            ),
         )
+        changed = self.changed.update(**{name: self._new(name) for name in ITEM_DATA}, updated_at=now)
         # added
-        execute(
-            f"{head} SELECT %s, %s, %s, {c('smile_id')}, {c('email')}, %s, NULL, {c('vip_tier_name')}, %s"  # noqa: S608  # nosec B608
-            f" FROM {self.C} WHERE {self.added_where}",
-            [lst.merchant_id, run.pk, lst.pk, ListChange.Kind.JOINED, now_db, *self.added_params],
+        joined = self.added.annotate(
+            **common, list=Value(lst.pk), k=_text(ListChange.Kind.JOINED), none=_text(None)
         )
-        item_cols = ("merchant_id", "list_id", "smile_customer_id", *ITEM_DATA, "added_at", "updated_at")
-        added = execute(
-            f"INSERT INTO {self.I} ({', '.join(qn(n) for n in item_cols)})"  # noqa: S608  # nosec B608
-            f" SELECT %s, %s, {c('smile_id')}, {', '.join(c(f) for f in ITEM_DATA)}, %s, %s"
-            f" FROM {self.C} WHERE {self.added_where}",
-            [lst.merchant_id, lst.pk, now_db, now_db, *self.added_params],
+        _insert_select(
+            ListChange,
+            CHANGE_COLUMNS,
+            joined.values_list("m", "r", "list", "smile_id", "email", "k", "none", "vip_tier_name", "at"),
+        )
+        new_items = self.added.annotate(m=Value(lst.merchant_id), list=Value(lst.pk), at=at)
+        added = _insert_select(
+            ListItem, ITEM_COLUMNS, new_items.values_list("m", "list", "smile_id", *ITEM_DATA, "at", "at")
         )
         return added, removed, changed
 
@@ -252,6 +263,12 @@ def _guardrail_holds(removed: int, size: int) -> bool:
     return removed * 100 > settings.SYNC_REMOVAL_GUARDRAIL_PERCENT * size
 
 
+def _hold_pending(lst: LoyaltyList) -> bool:
+    return ListRunResult.objects.filter(
+        list=lst, outcome=ListRunResult.Outcome.HELD, decision=ListRunResult.Decision.PENDING
+    ).exists()  # index runlist_decision
+
+
 def _item_count(lst: LoyaltyList) -> int:
     return ListItem.objects.filter(list=lst).count()
 
@@ -267,13 +284,15 @@ def publish_list(
     """Publish one list (no bookkeeping on the list row); held lists are left untouched."""
     # A whole recompute also re-counts (and so corrects) the list's size; otherwise trust the counter.
     size = _item_count(lst) if candidates.everything else lst.item_count
-    stmts = _ListSql(lst, candidates, empty=candidates.everything and size == 0)
+    stmts = _ListSets(lst, candidates, empty=candidates.everything and size == 0)
     if guardrail:
         would_remove = stmts.count_removed()
         recent = _recent_removals(lst, now) if would_remove else 0
-        if would_remove and _guardrail_holds(recent + would_remove, size + recent):
+        # While a hold waits for an admin, later removals join it (a burst's small tail would otherwise
+        # slip past, under the threshold, and the hold would no longer say what an approval removes).
+        if would_remove and (_hold_pending(lst) or _guardrail_holds(recent + would_remove, size + recent)):
             # What an approval would remove: the whole list against the snapshot.
-            pending = would_remove if candidates.everything else _ListSql(lst, ALL).count_removed()
+            pending = would_remove if candidates.everything else _ListSets(lst, ALL).count_removed()
             logger.warning(
                 "List %s held: run %s would remove %s of %s items (%s more within the window)",
                 lst.pk,
