@@ -160,6 +160,9 @@ else:
     }
 
 SYNC_TASK_TIMEOUT = env.int("SYNC_TASK_TIMEOUT", default=3600)
+# Full walks get a django-q2 queue of their own when set (bin/run-prod: "full"), read by clusters started
+# with Q_CLUSTER_NAME=<it>; empty: one queue for every task (lists/sync/dispatch.py).
+SYNC_FULL_QUEUE = env.str("SYNC_FULL_QUEUE", default="")
 Q_CLUSTER = {
     "name": env.str("Q_CLUSTER_NAME", default="loyalty_lists"),
     "workers": env.int("Q_WORKERS", default=2),
@@ -171,6 +174,12 @@ Q_CLUSTER = {
     "save_limit": 500,
     "poll": 0.2,
     "label": "Task queue",
+    # Clusters named by Q_CLUSTER_NAME read that queue with these overrides (django-q2 needs the key).
+    "ALT_CLUSTERS": (
+        {SYNC_FULL_QUEUE: {"workers": env.int("Q_FULL_WORKERS", default=env.int("Q_WORKERS", default=2))}}
+        if SYNC_FULL_QUEUE
+        else {}
+    ),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -260,6 +269,9 @@ if not FIELD_ENCRYPTION_KEYS:
 
 # --- Sync -----------------------------------------------------------------------------------------
 SYNC_INTERVAL_MINUTES = env.int("SYNC_INTERVAL_MINUTES", default=15)
+# Each merchant's daily full reconcile runs at its own minute of the day; the schedule looks for the
+# slots that came this often (lists/sync/slots.py).
+SYNC_FULL_TICK_MINUTES = env.int("SYNC_FULL_TICK_MINUTES", default=5)
 SYNC_REMOVAL_GUARDRAIL_PERCENT = env.float("SYNC_REMOVAL_GUARDRAIL_PERCENT", default=20.0)
 SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = env.int("SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS", default=100)
 # Removals published into a list within this window count together (cycles and webhook refreshes).

@@ -351,6 +351,7 @@ class SyncState(models.Model):
     ``full_walk``: checkpoint of an unfinished full walk ``{"started_at", "run_id", "cursors", "done"}``.
     ``tiers_fetched_at``: when the tier list last applied was fetched (an older one is never applied
     over it). ``refresh_queued_at``: a webhook refresh task is queued or draining (at most one).
+    ``next_full_at``: the merchant's next daily full reconcile, at its slot (``sync/slots.py``).
     """
 
     merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
@@ -360,8 +361,12 @@ class SyncState(models.Model):
     full_walk = models.JSONField(null=True, blank=True)
     tiers_fetched_at = models.DateTimeField(null=True, blank=True)
     refresh_queued_at = models.DateTimeField(null=True, blank=True)
+    next_full_at = models.DateTimeField(null=True, blank=True)
 
     objects = MerchantOwnedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["next_full_at"], name="syncstate_next_full")]  # the slots' tick
 
     def __str__(self):
         return f"sync state of merchant #{self.merchant_id}"
