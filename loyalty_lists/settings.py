@@ -164,7 +164,10 @@ SYNC_TASK_TIMEOUT = env.int("SYNC_TASK_TIMEOUT", default=3600)
 # with Q_CLUSTER_NAME=<it>; empty: one queue for every task (lists/sync/dispatch.py).
 SYNC_FULL_QUEUE = env.str("SYNC_FULL_QUEUE", default="")
 Q_CLUSTER = {
-    "name": env.str("Q_CLUSTER_NAME", default="loyalty_lists"),
+    # The site's name: django-q2's signing salt and stats prefix, so the same in every process. It is also
+    # the default queue; a cluster started with Q_CLUSTER_NAME=<queue> (django-q2's variable) reads that
+    # queue instead, with the overrides of ALT_CLUSTERS[<queue>].
+    "name": "loyalty_lists",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": SYNC_TASK_TIMEOUT,
     "retry": SYNC_TASK_TIMEOUT + 300,  # must exceed timeout, or a long task is handed out twice
