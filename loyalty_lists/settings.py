@@ -50,9 +50,11 @@ INSTALLED_APPS = [
     "loyalty_lists.lists",
     "loyalty_lists.api",
     "loyalty_lists.web",
+    "loyalty_lists.ops",
 ]
 
 MIDDLEWARE = [
+    "loyalty_lists.ops.middleware.RequestMetricsMiddleware",  # first: times the whole stack
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -94,6 +96,10 @@ if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A dead database server fails a connection (and /readyz) in seconds, not at the TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+    )
 else:
     Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
     SQLITE_TEMP_STORE = env.str("SQLITE_TEMP_STORE", default="FILE").upper()
@@ -291,11 +297,17 @@ SYNC_FULL_WALK_CHAINS = env.int("SYNC_FULL_WALK_CHAINS", default=4)
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 
+# --- Operations (loyalty_lists/ops) -----------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (without a token: only under DEBUG).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Security -------------------------------------------------------------------------------------
 # HTTPS=1 is the production switch: the site is served over HTTPS (directly or behind a TLS proxy), so
 # plain HTTP is redirected, cookies are Secure and HSTS is sent for a year. Each piece can be overridden.
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Load balancers and Prometheus probe the processes directly over plain HTTP: no redirect for them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)

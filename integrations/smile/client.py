@@ -32,6 +32,7 @@ import httpx
 import orjson
 from django.conf import settings
 
+from loyalty_lists import metrics
 from loyalty_lists.logging import get_correlation_id
 
 from . import parsing
@@ -195,13 +196,16 @@ class SmileClient:
                     headers={"Authorization": f"Bearer {token}", "X-Request-Id": self.correlation_id},
                 )
             except httpx.TimeoutException:
+                metrics.smile_request("timeout")
                 failure: SmileError = SmileUnavailable(
                     f"Smile did not answer GET /{path} within {self.timeout:g} s"
                 )
             except httpx.TransportError as exc:
+                metrics.smile_request("unreachable")
                 failure = SmileUnavailable(f"Could not reach Smile for GET /{path} ({type(exc).__name__})")
             else:
                 status = response.status_code
+                metrics.smile_request(status)
                 target = _target(response)
                 self._log(
                     logging.DEBUG,

@@ -10,6 +10,9 @@ queued run waits and that cycle sends it when it ends. Full walks have a queue o
 """
 
 import logging
+import time
+
+from loyalty_lists import metrics
 
 from . import services
 
@@ -21,17 +24,33 @@ def sync_cycle_task(merchant_id: int, kind: str | None = None, follow_up: bool =
     releases; a task without a queued run does nothing)."""
     if services.sync_forward(merchant_id=merchant_id):
         return f"merchant {merchant_id}: its queued cycle is a full walk, sent to the full-walk queue"
+    started = time.monotonic(), time.process_time()
     run = services.sync_queued_run(merchant_id=merchant_id)
+    _observe(run, started)
     if run is None:
         return f"merchant {merchant_id}: no queued cycle, or another cycle holds the lease (it sends ours)"
     return f"merchant {merchant_id}: {run.kind} run {run.pk} {run.status}"
 
 
 def customer_refresh_task(merchant_id: int, smile_customer_id: int | None = None) -> str:
+    started = time.monotonic(), time.process_time()
     run = services.customer_refresh_drain(merchant_id=merchant_id)
+    _observe(run, started)
     return (
         f"merchant {merchant_id}: refresh {'nothing waited' if run is None else f'run {run.pk} {run.status}'}"
     )
+
+
+def _observe(run, started: tuple[float, float]) -> None:
+    """Count a sync task's run (wall time and this worker process's CPU) in the metrics, by its kind."""
+    if run is not None:
+        wall, cpu = started
+        metrics.cycle_observed(
+            kind=run.kind,
+            status=run.status,
+            seconds=time.monotonic() - wall,
+            cpu_seconds=time.process_time() - cpu,
+        )
 
 
 def sync_fanout(kind: str = "delta") -> str:
