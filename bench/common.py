@@ -39,6 +39,18 @@ SIZES = {
         "lookup_seconds": 2,
         "webhooks": 2_000,
         "webhook_count": 5,
+        "fleet": {
+            "merchants": 12,
+            "largest": 3_000,
+            "clusters": 2,
+            "workers": 2,
+            "rounds": 1,
+            "compress": 300,
+            "day_minutes": 0.1,
+            "webhook_rate": 20,
+            "webhook_seconds": 2,
+            "sample": 5,
+        },
     },
     "default": {
         "throttled": 100_000,
@@ -49,6 +61,7 @@ SIZES = {
         "lookup_seconds": 30,
         "webhooks": 20_000,
         "webhook_count": 200,
+        "fleet": {"merchants": 2_000, "largest": 200_000, "clusters": 2, "workers": 4, "day_minutes": 6},
     },
     "full": {
         "throttled": 1_000_000,
@@ -59,6 +72,7 @@ SIZES = {
         "lookup_seconds": 30,
         "webhooks": 100_000,
         "webhook_count": 200,
+        "fleet": {"merchants": 10_000, "largest": 200_000, "clusters": 2, "workers": 4, "day_minutes": 20},
     },
 }
 
