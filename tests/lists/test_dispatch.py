@@ -88,6 +88,14 @@ def test_the_full_queues_cluster_walks_it(split, merchant, monkeypatch, make_lis
     assert (run.kind, run.status) == ("full", "succeeded")
 
 
+def test_a_delta_sent_from_a_full_walk_cluster_goes_to_the_default_queue(split, merchant, monkeypatch):
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", "full")  # a follow-up sent by a worker of the full queue
+    with_states([merchant.pk])
+    services.sync_enqueue(merchant=merchant)
+    queue.cycle_send(merchant.pk)
+    assert sent() == [("loyalty_lists", (merchant.pk,))]
+
+
 def test_a_delta_task_does_not_forward_a_delta(split, merchant):
     with_states([merchant.pk])
     services.sync_enqueue(merchant=merchant)

@@ -15,12 +15,14 @@ a full) is forwarded: the task, run on the default queue, sees the queued full a
 **Many tasks at once** (the delta fan-out: one task per connected merchant every interval) are built
 by django-q2's own ``async_task`` and pushed together (``cycle_tasks_send``): one ``RPUSH`` per
 queue on Redis, batched ``INSERT``s on the ORM broker. Measured for 10,000 merchants on this 2-core
-machine (2026-12-07): one ``async_task`` each, Redis **17.0 s** (django-q2 opens a Redis connection
+machine (2026-12-06): one ``async_task`` each, Redis **17.0 s** (django-q2 opens a Redis connection
 per call) and the ORM broker on SQLite 10,000 statements, 2.8 s; pushed together, Redis **0.36 s** and
-SQLite 60 statements, 0.89 s (the rest is django-q2 signing each package).
+SQLite 60 statements, 0.89 s (the rest is django-q2 signing each package). A single task goes through
+this process's broker for its queue (``_broker``), not a new Redis connection each time.
 """
 
 import logging
+import os
 from collections import defaultdict
 
 from django.conf import settings
@@ -65,12 +67,35 @@ def cycle_walks(merchant_id: int) -> bool:
     return not delta_ready.exists()
 
 
+_brokers: dict[tuple[int, str | None], object] = {}
+
+
+def _broker(queue: str | None):
+    """This process's broker for ``queue`` (a Redis client keeps its connections; one per process)."""
+    key = (os.getpid(), queue)
+    if key not in _brokers:
+        _brokers[key] = get_broker(queue)
+    return _brokers[key]
+
+
+def _queue(walks: bool) -> str | None:
+    """The queue a cycle's task goes to: None (this process's own, django-q2's default) when there is
+    one queue; with two, named explicitly — a task sent from a full-walk cluster's worker (a follow-up
+    delta) must not land on that cluster's queue."""
+    if full_queue() is None:
+        return None
+    return full_queue() if walks else default_queue()
+
+
 def cycle_task_send(merchant_id: int, *, walks: bool | None = None) -> str:
     """Send the task of the merchant's queued cycle to its queue (``walks``: known already)."""
-    queue = full_queue()
-    if queue is not None and (walks if walks is not None else cycle_walks(merchant_id)):
-        return async_task(CYCLE_TASK, merchant_id, task_name=f"sync merchant {merchant_id}", cluster=queue)
-    return async_task(CYCLE_TASK, merchant_id, task_name=f"sync merchant {merchant_id}")
+    if walks is None and full_queue() is not None:
+        walks = cycle_walks(merchant_id)
+    queue = _queue(bool(walks))
+    options = {"cluster": queue} if queue else {}
+    return async_task(
+        CYCLE_TASK, merchant_id, task_name=f"sync merchant {merchant_id}", broker=_broker(queue), **options
+    )
 
 
 def cycle_forward(merchant_id: int) -> bool:
@@ -107,7 +132,7 @@ def cycle_tasks_send(merchant_ids: list[int], *, kind: str) -> int:
         walking -= delta_ready_ids()
     by_queue: dict[str | None, _Collect] = defaultdict(_Collect)
     for merchant_id in merchant_ids:
-        queue = full_queue() if merchant_id in walking else None
+        queue = _queue(merchant_id in walking)
         async_task(
             CYCLE_TASK,
             merchant_id,
@@ -116,7 +141,7 @@ def cycle_tasks_send(merchant_ids: list[int], *, kind: str) -> int:
             **({"cluster": queue} if queue else {}),
         )
     for queue, collected in by_queue.items():
-        _push(get_broker(queue), collected.packages)
+        _push(_broker(queue), collected.packages)
     return len(merchant_ids)
 
 
