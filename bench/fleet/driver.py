@@ -39,6 +39,7 @@ def _parse(argv=None):
     parser.add_argument("--webhook-seconds", type=float, default=20.0)
     parser.add_argument("--sample", type=int, default=30, help="merchants in the per-merchant cost samples")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--stop-after", choices=["rounds", "walk"], help="experiments: end the run there")
     return parser.parse_args(argv)
 
 
@@ -171,6 +172,8 @@ def _phases(args, sb, clusters, merchant_of, env, log_dir) -> dict:
     out["rounds"] = changed
     phase("rounds")
 
+    if args.stop_after == "rounds":
+        return out
     # 4. the largest merchant's full walk, a delta round beside it
     time.sleep(max(0.0, period - previous.wall))
     during, walk = rounds.walk_round(meter, sb, largest, timeout=args.timeout)
@@ -185,6 +188,8 @@ def _phases(args, sb, clusters, merchant_of, env, log_dir) -> dict:
 
     # 5. one day of full reconciles at their slots, compressed
     sb.settings(change_rate=None)
+    if args.stop_after == "walk":
+        return out
     out["day"] = rounds.day_of_fulls(
         meter, merchants=len(merchant_of), day_minutes=args.day_minutes, timeout=args.timeout
     )
@@ -225,13 +230,13 @@ def _rss(clusters) -> dict:
 def _sizes() -> dict:
     from django.db import connection
 
-    from loyalty_lists.lists.models import ListItem, SmileCustomer
+    from loyalty_lists.lists.models import ListItem, ListRunResult, SmileCustomer, SyncRun
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_database_size(current_database())")
         database = cursor.fetchone()[0]
         sizes = {}
-        for model in (SmileCustomer, ListItem):
+        for model in (SmileCustomer, ListItem, SyncRun, ListRunResult):
             cursor.execute("SELECT pg_total_relation_size(%s)", [model._meta.db_table])
             sizes[model._meta.db_table] = cursor.fetchone()[0]
     customers = SmileCustomer.objects.count()
@@ -243,6 +248,11 @@ def _sizes() -> dict:
         "database_mb_per_1m_customers": round(database / 2**20 * per_million, 1),
         "snapshot_mb_per_1m_customers": round(sizes["lists_smilecustomer"] / 2**20 * per_million, 1),
         "items_mb_per_1m_customers": round(sizes["lists_listitem"] / 2**20 * per_million, 1),
+        # the run history: every cycle adds a run and a result per list (nothing prunes them)
+        "runs": SyncRun.objects.count(),
+        "run_bytes": round(sizes["lists_syncrun"] / max(SyncRun.objects.count(), 1)),
+        "results": ListRunResult.objects.count(),
+        "result_bytes": round(sizes["lists_listrunresult"] / max(ListRunResult.objects.count(), 1)),
     }
 
 
