@@ -64,7 +64,7 @@ def _changes(sb, targets, threads: int) -> list[dict]:
         return list(pool.map(change, targets))
 
 
-def ingest(sb, base_url: str, meter, *, rate: float, seconds: float, threads: int = 8) -> dict:
+def ingest(sb, base_url: str, meter, *, rate: float, seconds: float, threads: int = 32) -> dict:
     from django.conf import settings
 
     from integrations.smile.webhooks import sign
