@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install system-packages bench bench-smoke run run-prod test test-fast test-prod audit lint format clean
+.PHONY: install system-packages bench bench-smoke bench-fleet run run-prod test test-fast test-prod audit lint format clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -49,6 +49,9 @@ system-packages: ## Debian packages the tests need (chromium: browser tests; wrk
 
 bench: install system-packages ## benchmarks at the issue's sizes (BENCH_ARGS="--full" for 1M, "--only 2" for one figure); appends to bench/results/
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+bench-fleet: install ## figure 10, the fleet (PostgreSQL + Redis via bin/with-services; BENCH_FLEET_ARGS="--clusters 4", "--merchants 10000"); appends to bench/results/
+	$(PY) -m bench.run --only 10 $(BENCH_ARGS)
 
 bench-smoke: install system-packages ## every benchmark at tiny sizes: the scripts run and print numbers; a missed target never fails
 	$(PY) -m bench.run --smoke

@@ -41,6 +41,18 @@ SIZES = {
         "webhook_count": 5,
         "outbound": 2_000,
         "outbound_rounds": 1,
+        "fleet": {
+            "merchants": 12,
+            "largest": 3_000,
+            "clusters": 2,
+            "workers": 2,
+            "rounds": 1,
+            "compress": 300,
+            "day_minutes": 0.1,
+            "webhook_rate": 20,
+            "webhook_seconds": 2,
+            "sample": 5,
+        },
     },
     "default": {
         "throttled": (20_000, 100_000),
@@ -53,6 +65,7 @@ SIZES = {
         "webhook_count": 200,
         "outbound": 100_000,
         "outbound_rounds": 3,
+        "fleet": {"merchants": 2_000, "largest": 200_000, "clusters": 2, "workers": 4, "day_minutes": 6},
     },
     "full": {
         "throttled": (20_000, 100_000, 1_000_000),
@@ -65,6 +78,7 @@ SIZES = {
         "webhook_count": 200,
         "outbound": 1_000_000,
         "outbound_rounds": 1,
+        "fleet": {"merchants": 10_000, "largest": 200_000, "clusters": 2, "workers": 4, "day_minutes": 20},
     },
 }
 

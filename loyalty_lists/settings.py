@@ -52,9 +52,11 @@ INSTALLED_APPS = [
     "loyalty_lists.api",
     "loyalty_lists.outbound",
     "loyalty_lists.web",
+    "loyalty_lists.ops",
 ]
 
 MIDDLEWARE = [
+    "loyalty_lists.ops.middleware.RequestMetricsMiddleware",  # first: times the whole stack
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -96,6 +98,10 @@ if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A dead database server fails a connection (and /readyz) in seconds, not at the TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+    )
 else:
     Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
     SQLITE_TEMP_STORE = env.str("SQLITE_TEMP_STORE", default="FILE").upper()
@@ -162,8 +168,14 @@ else:
     }
 
 SYNC_TASK_TIMEOUT = env.int("SYNC_TASK_TIMEOUT", default=3600)
+# Full walks get a django-q2 queue of their own when set (bin/run-prod: "full"), read by clusters started
+# with Q_CLUSTER_NAME=<it>; empty: one queue for every task (lists/sync/dispatch.py).
+SYNC_FULL_QUEUE = env.str("SYNC_FULL_QUEUE", default="")
 Q_CLUSTER = {
-    "name": env.str("Q_CLUSTER_NAME", default="loyalty_lists"),
+    # The site's name: django-q2's signing salt and stats prefix, so the same in every process. It is also
+    # the default queue; a cluster started with Q_CLUSTER_NAME=<queue> (django-q2's variable) reads that
+    # queue instead, with the overrides of ALT_CLUSTERS[<queue>].
+    "name": "loyalty_lists",
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": SYNC_TASK_TIMEOUT,
     "retry": SYNC_TASK_TIMEOUT + 300,  # must exceed timeout, or a long task is handed out twice
@@ -173,6 +185,12 @@ Q_CLUSTER = {
     "save_limit": 500,
     "poll": 0.2,
     "label": "Task queue",
+    # Clusters named by Q_CLUSTER_NAME read that queue with these overrides (django-q2 needs the key).
+    "ALT_CLUSTERS": (
+        {SYNC_FULL_QUEUE: {"workers": env.int("Q_FULL_WORKERS", default=env.int("Q_WORKERS", default=2))}}
+        if SYNC_FULL_QUEUE
+        else {}
+    ),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -299,6 +317,9 @@ if not FIELD_ENCRYPTION_KEYS:
 
 # --- Sync -----------------------------------------------------------------------------------------
 SYNC_INTERVAL_MINUTES = env.int("SYNC_INTERVAL_MINUTES", default=15)
+# Each merchant's daily full reconcile runs at its own minute of the day; the schedule looks for the
+# slots that came this often (lists/sync/slots.py).
+SYNC_FULL_TICK_MINUTES = env.int("SYNC_FULL_TICK_MINUTES", default=5)
 SYNC_REMOVAL_GUARDRAIL_PERCENT = env.float("SYNC_REMOVAL_GUARDRAIL_PERCENT", default=20.0)
 SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS = env.int("SYNC_REMOVAL_GUARDRAIL_MIN_ITEMS", default=100)
 # Removals published into a list within this window count together (cycles and webhook refreshes).
@@ -340,11 +361,17 @@ ALERT_FAILING_SYNC_INTERVALS = env.int("ALERT_FAILING_SYNC_INTERVALS", default=3
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="6000/m")
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 
+# --- Operations (loyalty_lists/ops) -----------------------------------------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (without a token: only under DEBUG).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Security -------------------------------------------------------------------------------------
 # HTTPS=1 is the production switch: the site is served over HTTPS (directly or behind a TLS proxy), so
 # plain HTTP is redirected, cookies are Secure and HSTS is sent for a year. Each piece can be overridden.
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Load balancers and Prometheus probe the processes directly over plain HTTP: no redirect for them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)

@@ -11,6 +11,7 @@ handler404 = "loyalty_lists.web.views.errors.page_not_found"
 handler500 = "loyalty_lists.web.views.errors.server_error"
 
 urlpatterns = [
+    path("", include("loyalty_lists.ops.urls")),  # /healthz, /readyz, /metrics, /admin/fleet/ (before admin/)
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("integrations/smile/", include("integrations.smile.urls")),

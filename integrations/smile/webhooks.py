@@ -28,6 +28,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from loyalty_lists import metrics
+
 from . import doctor, routing, signals
 from .errors import SmileBadResponse
 from .parsing import parse_datetime
@@ -115,6 +117,7 @@ def _updated_at(customer: dict):
         return None
 
 
+@metrics.webhook_counted
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest) -> JsonResponse:

@@ -384,6 +384,7 @@ class SyncState(models.Model):
     over it). ``full_due``: the next cycle walks everyone (a tier vanished: whether Smile bumps its
     customers' ``updated_at`` is not known, so a delta may not see them move).
     ``refresh_queued_at``: a webhook refresh task is queued or draining (at most one).
+    ``next_full_at``: the merchant's next daily full reconcile, at its slot (``sync/slots.py``).
     """
 
     merchant = models.OneToOneField("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
@@ -394,8 +395,12 @@ class SyncState(models.Model):
     tiers_fetched_at = models.DateTimeField(null=True, blank=True)
     full_due = models.BooleanField(default=False)
     refresh_queued_at = models.DateTimeField(null=True, blank=True)
+    next_full_at = models.DateTimeField(null=True, blank=True)
 
     objects = MerchantOwnedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["next_full_at"], name="syncstate_next_full")]  # the slots' tick
 
     def __str__(self):
         return f"sync state of merchant #{self.merchant_id}"

@@ -11,7 +11,7 @@ from integrations.smile.errors import SmileError
 
 from .events import list_event_record
 from .models import Audience, ListChange, ListRunResult, LoyaltyList, SyncRun, VipTier
-from .sync import queue, refresh
+from .sync import dispatch, queue, refresh, slots
 from .sync.cycle import cycle_run
 from .sync.publish import ALL, publish_list
 from .sync.state import seq_next, state_ensure, state_lock
@@ -165,6 +165,17 @@ def sync_fanout(*, kind: str = SyncRun.Kind.DELTA) -> int:
     """Queue a cycle of ``kind`` for every connected merchant (the schedules); returns how many tasks
     were sent. A merchant whose cycle is still queued gets no second one (a full upgrades it)."""
     return queue.cycles_fanout(kind=kind)
+
+
+def sync_fulls_due(*, now=None) -> int:
+    """Queue the daily full reconciles whose slot has come (the schedule, every few minutes)."""
+    return slots.fulls_due_queue(now=now)
+
+
+def sync_forward(*, merchant_id: int) -> bool:
+    """A task on the default queue whose queued cycle is now a full walk sends it to the full-walk
+    queue instead (True); see ``sync/dispatch.py``."""
+    return dispatch.cycle_forward(merchant_id)
 
 
 def customer_refresh_request(*, merchant_id: int, smile_customer_id: int, smile_updated_at=None) -> str:

@@ -17,7 +17,7 @@ def run_command(*args) -> str:
     return out.getvalue()
 
 
-@override_settings(SYNC_INTERVAL_MINUTES=7)
+@override_settings(SYNC_INTERVAL_MINUTES=7, SYNC_FULL_TICK_MINUTES=4)
 def test_ensure_schedules_creates_the_delta_and_full_schedules_once(db):
     first = run_command("ensure_schedules")
     second = run_command("ensure_schedules")
@@ -38,7 +38,36 @@ def test_ensure_schedules_creates_the_delta_and_full_schedules_once(db):
         7,
         -1,
     )
-    assert (full.args, full.schedule_type) == ("'full'", Schedule.DAILY)
+    assert (full.func, full.args, full.schedule_type, full.minutes) == (
+        "loyalty_lists.lists.tasks.sync_fulls_due",
+        None,
+        Schedule.MINUTES,
+        4,
+    )
+
+
+def test_ensure_schedules_turns_the_old_daily_full_into_a_tick_starting_now(db):
+    """The 03:00 herd's schedule becomes the slots' tick at once: waiting for its 03:00 next_run would
+    let every slot until then fall due together."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    tomorrow_3am = timezone.now() + timedelta(hours=20)
+    Schedule.objects.create(
+        name=FULL_NAME,
+        func="loyalty_lists.lists.tasks.sync_fanout",
+        args="'full'",
+        schedule_type=Schedule.DAILY,
+        repeats=-1,
+        next_run=tomorrow_3am,
+    )
+
+    assert f"{FULL_NAME}: updated" in run_command("ensure_schedules")
+
+    full = Schedule.objects.get(name=FULL_NAME)
+    assert (full.func, full.schedule_type) == ("loyalty_lists.lists.tasks.sync_fulls_due", Schedule.MINUTES)
+    assert full.next_run <= timezone.now()
 
 
 def test_ensure_schedules_follows_a_new_interval_without_moving_the_next_run(db, settings):

@@ -19,9 +19,12 @@ def production_env(prod_env, tmp_path, port):
         PYTHON=PYTHON,
         SECRET_KEY=settings.SECRET_KEY,  # the same key signs django-q2's task packages here and there
         BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="1",
-        QCLUSTERS="2",
+        WEB_CONCURRENCY="2",
+        QCLUSTERS="1",
+        QCLUSTERS_FULL="1",
         Q_WORKERS="1",
+        METRICS_TOKEN="scrape-me",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         STATIC_ROOT=str(tmp_path / "static"),
         PLAIN_STATIC="0",
         LOG_LEVEL="INFO",
@@ -32,6 +35,8 @@ def test_run_prod_migrates_serves_runs_two_clusters_and_stops_everything_on_ctrl
     transactional_db, start, prod_env, tmp_path
 ):
     port = free_port()
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_99999.db").write_bytes(b"left by an earlier run")
     run = start("run-prod", ["bin/run-prod"], production_env(prod_env, tmp_path, port))
 
     page = wait_for_http(f"http://127.0.0.1:{port}/accounts/login/", run, timeout=120)
@@ -44,14 +49,24 @@ def test_run_prod_migrates_serves_runs_two_clusters_and_stops_everything_on_ctrl
     clusters = wait_until(
         lambda: len(Stat.get_all()) == 2 and Stat.get_all(),
         timeout=60,
-        message=f"two task clusters should report to Redis\n{run.describe()}",
+        message=f"two task clusters (the default queue's, the full-walk queue's) should report to Redis\n"
+        f"{run.describe()}",
     )
     assert len({cluster.cluster_id for cluster in clusters}) == 2
-    task_id = async_task("tests.prod.tasks.describe_worker")
-    answer = result(task_id, wait=60_000)
-    assert answer is not None, run.describe()
-    assert answer["pid"] != os.getpid()
-    assert answer["pid"] in session_members(run.pid)  # a worker of one of run-prod's clusters
+    for queue in (None, "full"):  # each queue is served by one of run-prod's clusters
+        task_id = async_task("tests.prod.tasks.describe_worker", cluster=queue)
+        answer = result(task_id, wait=60_000)
+        assert answer is not None, (queue, run.describe())
+        assert answer["pid"] != os.getpid()
+        assert answer["pid"] in session_members(run.pid)
+    assert not (tmp_path / "metrics" / "counter_99999.db").exists(), "an earlier run's metrics are dropped"
+    for _ in range(20):
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 401
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert scraped.status_code == 200
+    # two gunicorn workers served the 20 requests; the scrape sums every process's counts
+    assert 'loyalty_lists_request_duration_seconds_count{route="healthz"} 20.0' in scraped.text
 
     run.signal_group(signal.SIGINT)  # what Ctrl-C in a terminal does
     assert run.popen.wait(60) == 130, run.describe()

@@ -86,6 +86,11 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("accounts/2fa/recovery-codes/", "mfa_view_recovery_codes"): PUBLIC,
     ("accounts/2fa/recovery-codes/generate/", "mfa_generate_recovery_codes"): PUBLIC,
     ("accounts/2fa/recovery-codes/download/", "mfa_download_recovery_codes"): PUBLIC,
+    # --- operations: load balancers and Prometheus, no session (tests/ops/); /admin/fleet/ is the
+    # operators' (prefix admin/) ---------------------------------------------------------------------
+    ("healthz", "healthz"): PUBLIC,  # says only "ok"; touches no database
+    ("readyz", "readyz"): PUBLIC,  # names which dependency is down, nothing of any merchant
+    ("metrics", "metrics"): PUBLIC,  # METRICS_TOKEN (Bearer) or refused: tests/ops/test_metrics.py
     # --- Smile connection (the merchant comes from the session; no object id in the path) ------------
     ("integrations/smile/", "smile:connection"): PAGE,
     ("integrations/smile/connect", "smile:connect"): PAGE,
@@ -463,6 +468,11 @@ def test_api_indexes_show_only_the_keys_merchant(client, tenants):
 def test_merchant_users_cannot_use_the_operator_admin(client, tenants):
     a, _b = tenants
     client.force_login(a.user)
-    for path in ["/admin/", "/admin/lists/loyaltylist/", f"/admin/lists/loyaltylist/{_b.list.pk}/change/"]:
+    for path in [
+        "/admin/",
+        "/admin/fleet/",
+        "/admin/lists/loyaltylist/",
+        f"/admin/lists/loyaltylist/{_b.list.pk}/change/",
+    ]:
         response = client.get(path)
         assert response.status_code == 302 and "login" in response["Location"], (path, response.status_code)

@@ -4,7 +4,9 @@ cycle.py      one cycle per merchant (lease, customers, tiers, publish, record)
 full_walk.py  a cycle's full walk: checkpointed parallel chains, catch-up pass, gone customers
 fetch.py      parallel cursor chains -> batches
 refresh.py    webhook refreshes: coalesced requests, drained in batches through the same publish
-queue.py      queued cycles (at most one per merchant) and the sweep that repairs dead workers' work
+queue.py      queued cycles (at most one per merchant), fan-outs, the sweep that repairs dead workers' work
+dispatch.py   the cycles' django-q2 tasks: which queue (full walks apart), many sent together
+slots.py      each merchant's daily full reconcile at its own minute of the day
 publish.py    the one door into a list: snapshot -> items, stale lists, removal guardrail
 record.py     what runs did to lists (cycles; webhook refreshes grouped per minute)
 tiers.py      VIP tiers, stale lists

@@ -192,7 +192,7 @@ class _Cycle:
         skips the publish transaction: three queries to know, three statements to record (the watermark,
         the lists' "last synced", the run) instead of a set-wise publish of every list (~45 ms CPU and
         ~65 queries for 3 lists). Most deltas of most merchants find no change: this is what a fleet's
-        15-minute rounds cost (bench figure 9). No per-list results are recorded: the history and the
+        15-minute rounds cost (bench figure 10). No per-list results are recorded: the history and the
         size chart show the runs that changed something. The statements need no transaction: the
         watermark moves only while the lease is ours (checked in the same statement), and a run left
         "running" by a crash after it is failed by the next cycle."""

@@ -5,6 +5,8 @@
 is queued joins it (a full request upgrades a queued delta), so a flood of requests queues one cycle.
 A worker takes the queued run once it holds the merchant's lease (``cycle_take``); when a cycle ends it
 sends the task of the run queued meanwhile (the follow-up lives in the database, not in the process).
+``cycles_fanout`` (the delta schedule) and ``cycles_queue`` (the full reconciles whose slot came,
+``slots.py``) queue many at once; ``dispatch.py`` sends each task to its queue.
 
 ``sync_sweep`` (a django-q2 schedule, every minute) repairs what a dead process leaves behind:
 * a lease whose holder stopped heartbeating (``kill -9``, a lost machine): its running runs are marked
@@ -20,11 +22,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from integrations.smile.selectors import connected_merchant_ids
 
 from ..models import SyncLease, SyncRun
+from . import dispatch
 from .lease import lease_ttl
 from .refresh import refresh_sweep
 
@@ -66,24 +68,32 @@ def cycle_request(*, merchant_id: int, kind: str = SyncRun.Kind.DELTA) -> tuple[
 
 
 def cycle_send(merchant_id: int) -> str:
-    """Send the task that runs the merchant's queued cycle (django-q2)."""
+    """Send the task that runs the merchant's queued cycle (django-q2), to its queue (``dispatch``)."""
     SyncRun.objects.filter(merchant_id=merchant_id, status=SyncRun.Status.QUEUED).update(
         task_sent_at=timezone.now()
     )
-    return _task_send(merchant_id)
+    return dispatch.cycle_task_send(merchant_id)
 
 
 def cycles_fanout(*, kind: str) -> int:
-    """Queue a cycle of ``kind`` for every connected merchant (the schedules) and send the tasks of those
-    newly queued: a handful of statements, whatever the number of merchants. Returns the tasks sent."""
-    merchant_ids = connected_merchant_ids()
+    """Queue a cycle of ``kind`` for every connected merchant (the delta schedule) and send the tasks of
+    those newly queued: a handful of statements, whatever the number of merchants. Returns the tasks
+    sent."""
+    return cycles_queue(connected_merchant_ids(), kind=kind)
+
+
+def cycles_queue(merchant_ids: list[int], *, kind: str) -> int:
+    """Queue a cycle of ``kind`` for each merchant without one (a full upgrades a queued delta: its
+    task forwards it to the full-walk queue) and send the new ones' tasks together. Returns the tasks
+    sent. Reads every queued run rather than naming thousands of ids in one statement."""
+    if not merchant_ids:
+        return 0
     already = set(
-        SyncRun.objects.filter(status=SyncRun.Status.QUEUED, merchant_id__in=merchant_ids).values_list(
-            "merchant_id", flat=True
-        )
-    )
+        SyncRun.objects.filter(status=SyncRun.Status.QUEUED).values_list("merchant_id", flat=True)
+    ) & set(merchant_ids)
     if kind == SyncRun.Kind.FULL and already:
-        SyncRun.objects.filter(status=SyncRun.Status.QUEUED, merchant_id__in=already).update(kind=kind)
+        upgrade = SyncRun.objects.filter(status=SyncRun.Status.QUEUED).exclude(kind=kind)
+        upgrade.filter(merchant_id__in=sorted(already)).update(kind=kind)
     now = timezone.now()
     new = [m for m in merchant_ids if m not in already]
     SyncRun.objects.bulk_create(
@@ -101,15 +111,7 @@ def cycles_fanout(*, kind: str) -> int:
         ignore_conflicts=True,  # a request that queued one meanwhile
         batch_size=1000,
     )
-    for merchant_id in new:
-        _task_send(merchant_id)
-    return len(new)
-
-
-def _task_send(merchant_id: int) -> str:
-    return async_task(
-        "loyalty_lists.lists.tasks.sync_cycle_task", merchant_id, task_name=f"sync merchant {merchant_id}"
-    )
+    return dispatch.cycle_tasks_send(new, kind=kind)
 
 
 def cycle_take(
