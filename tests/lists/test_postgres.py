@@ -14,7 +14,7 @@ from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListChange, ListRunResult, SyncLease, SyncRun
 
 from .conftest import assert_lists_match, items_of
-from .test_lease import Gate
+from .sync.test_lease import Gate
 
 pytestmark = pytest.mark.prod
 

@@ -12,7 +12,7 @@ from django.db import connection
 from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListItem, SmileCustomer
 from loyalty_lists.lists.sync import cycle
-from loyalty_lists.lists.sync.publish import ALL, _ListSql
+from loyalty_lists.lists.sync.publish import ALL, _ListSets
 from loyalty_lists.merchants.models import Merchant
 from tests.lists.fakes import FakeSmile
 
@@ -23,12 +23,6 @@ def reltuples(model) -> float:
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [model._meta.db_table])
         return cursor.fetchone()[0]
-
-
-def plan(sql: str, params) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def test_a_full_walk_and_a_big_first_fill_leave_the_planner_real_statistics(monkeypatch):
@@ -47,9 +41,7 @@ def test_a_full_walk_and_a_big_first_fill_leave_the_planner_real_statistics(monk
     assert before[0] < 0.9 * customers and before[1] < 0.9 * items, (before, customers, items)
     assert reltuples(SmileCustomer) >= 0.9 * customers and reltuples(ListItem) >= 0.9 * items
     members.refresh_from_db()
-    added = _ListSql(members, ALL)
-    sql = f"SELECT 1 FROM {added.C} WHERE {added.added_where}"
-    anti_join = plan(sql, added.added_params)
+    anti_join = _ListSets(members, ALL).added.explain()
     assert not ("Nested Loop" in anti_join and "Seq Scan on lists_listitem" in anti_join), anti_join
 
 
@@ -57,5 +49,5 @@ def test_the_first_fill_of_an_empty_list_has_no_anti_join(db):
     merchant = Merchant.objects.create(slug="new", name="New")
     members = services.list_create(merchant=merchant, name="Members", audience="all_members", enqueue=False)
 
-    assert "lists_listitem" not in _ListSql(members, ALL, empty=True).added_where
-    assert "NOT EXISTS" in _ListSql(members, ALL).added_where
+    assert "lists_listitem" not in str(_ListSets(members, ALL, empty=True).added.query)
+    assert 'NOT (EXISTS(SELECT 1 AS "a" FROM "lists_listitem"' in str(_ListSets(members, ALL).added.query)

@@ -88,7 +88,7 @@ def test_a_short_burst_mid_walk_is_retried_and_the_cycle_succeeds(drill, kind):
 
 
 def test_a_429_storm_fails_the_cycle_without_a_retry_storm_and_changes_no_list(drill, client):
-    """A 5-second storm (the 30-second one with two clusters is in tests/prod/test_drills.py)."""
+    """A 5-second storm (the 30-second one with two clusters is in tests/prod/test_drills_two_clusters.py)."""
     before, watermark = prepare(drill)
     started = time.time()
 

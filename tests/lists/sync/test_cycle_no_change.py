@@ -14,7 +14,7 @@ from loyalty_lists.lists.models import ListRunResult, LoyaltyList, SyncLease, Sy
 from loyalty_lists.lists.sync import queue
 from loyalty_lists.lists.sync.cycle import cycle_run
 
-from .conftest import assert_lists_match, items_of
+from ..conftest import assert_lists_match, items_of
 
 # the lease, the state (with its merchant), the open runs, taking the queued run, the connection's
 # capabilities (a real client reads them with the connection it is made from), the lists with what each

@@ -7,8 +7,8 @@ from loyalty_lists.lists import selectors, services
 from loyalty_lists.lists.models import ListChange, ListItem, SyncLease, SyncRun, SyncState
 from loyalty_lists.lists.sync import fetch
 
-from .conftest import assert_lists_match, items_of
-from .fakes import FakeSmile, SimulatedCrash
+from ..conftest import assert_lists_match, items_of
+from ..fakes import FakeSmile, SimulatedCrash
 
 
 def snapshot_of_lists():

@@ -12,7 +12,7 @@ from loyalty_lists.lists import services
 from loyalty_lists.lists.models import SyncLease, SyncRun
 from loyalty_lists.lists.sync.lease import LeaseLost, lease_claim
 
-from .fakes import FakeSmile
+from ..fakes import FakeSmile
 
 
 def test_a_lease_is_exclusive_until_released(merchant):

@@ -13,8 +13,8 @@ from integrations.smile.selectors import connection_capability
 from loyalty_lists.lists.models import SyncLease, SyncRun, SyncState
 from loyalty_lists.lists.sync import cycle, fetch, full_walk
 
-from .conftest import assert_lists_match, id_ranges_verified
-from .fakes import FakeSmile, SimulatedCrash
+from ..conftest import assert_lists_match, id_ranges_verified
+from ..fakes import FakeSmile, SimulatedCrash
 
 CUSTOMERS = 2400
 

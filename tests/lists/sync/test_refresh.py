@@ -9,8 +9,8 @@ from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListChange, ListRunResult, LoyaltyList, RefreshRequest, SyncRun
 from loyalty_lists.lists.sync import refresh
 
-from .conftest import assert_lists_match, items_of
-from .fakes import FakeSmile
+from ..conftest import assert_lists_match, items_of
+from ..fakes import FakeSmile
 
 
 def webhook(merchant, cid, updated_at=None):

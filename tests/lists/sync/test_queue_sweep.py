@@ -9,8 +9,8 @@ from django_q.signing import SignedPackage
 from loyalty_lists.lists import services, tasks
 from loyalty_lists.lists.models import RefreshRequest, SyncLease, SyncRun, SyncState
 
-from .conftest import assert_lists_match
-from .fakes import FakeSmile
+from ..conftest import assert_lists_match
+from ..fakes import FakeSmile
 
 
 def sent() -> list[tuple]:

@@ -6,8 +6,8 @@ from datetime import timedelta
 from loyalty_lists.lists.models import ListChange, ListItem, ListRunResult, SmileCustomer, SyncRun, SyncState
 from loyalty_lists.lists.sync.cycle import SAFETY_OVERLAP
 
-from .conftest import assert_lists_match, items_of
-from .fakes import FakeSmile
+from ..conftest import assert_lists_match, items_of
+from ..fakes import FakeSmile
 
 
 def test_the_first_sync_is_a_full_reconcile_that_fills_every_list(smile, run_cycle, make_list):

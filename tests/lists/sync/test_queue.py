@@ -1,5 +1,5 @@
 """A cycle asked for is a queued run in the database: never dropped, never duplicated, and sent by the
-cycle that held the lease when it ends (or by the sweep, see ``test_sweep.py``)."""
+cycle that held the lease when it ends (or by the sweep, see ``test_queue_sweep.py``)."""
 
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -9,8 +9,8 @@ from loyalty_lists.lists import services, tasks
 from loyalty_lists.lists.models import SyncLease, SyncRun
 from loyalty_lists.lists.sync.lease import lease_claim
 
-from .conftest import assert_lists_match
-from .fakes import FakeSmile
+from ..conftest import assert_lists_match
+from ..fakes import FakeSmile
 
 TASK = "loyalty_lists.lists.tasks.sync_cycle_task"
 

@@ -8,7 +8,7 @@ from loyalty_lists.lists import services
 from loyalty_lists.lists.explain import Evidence, explain
 from loyalty_lists.lists.models import ListChange, ListRunResult
 
-from .conftest import assert_lists_match, items_of
+from ..conftest import assert_lists_match, items_of
 
 
 @pytest.fixture

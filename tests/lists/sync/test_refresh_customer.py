@@ -6,8 +6,8 @@ from datetime import timedelta
 from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListChange, ListRunResult, SmileCustomer, SyncRun
 
-from .conftest import assert_lists_match, items_of
-from .fakes import FakeSmile
+from ..conftest import assert_lists_match, items_of
+from ..fakes import FakeSmile
 
 
 def refresh(merchant, cid, client):

@@ -16,7 +16,7 @@ from loyalty_lists.lists import services, tasks
 from loyalty_lists.lists.models import SyncRun, SyncState
 from loyalty_lists.lists.sync import dispatch, queue
 
-from .fakes import FakeSmile
+from ..fakes import FakeSmile
 from .test_slots import NOON, connected_merchants, with_states
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 from loyalty_lists.lists import services
 from loyalty_lists.lists.models import ListItem, ListRunResult, LoyaltyList, VipTier
 
-from .conftest import assert_lists_match, items_of
+from ..conftest import assert_lists_match, items_of
 
 
 def test_tiers_are_stored_with_their_milestones(smile, run_cycle):
