@@ -119,6 +119,13 @@ def cycle_forward(merchant_id: int) -> bool:
     return True
 
 
+def delta_ready(merchant_id: int) -> bool:
+    """Is the merchant's next cycle a delta (a watermark, no walk to finish, no full due)? One query."""
+    return SyncState.objects.filter(
+        merchant_id=merchant_id, watermark__isnull=False, full_walk__isnull=True, full_due=False
+    ).exists()
+
+
 def delta_ready_ids() -> set[int]:
     """Merchants whose next delta is a delta (a watermark, no walk to finish): one query."""
     return set(

@@ -42,8 +42,12 @@ def queued_run(merchant_id: int) -> SyncRun | None:
 
 def cycle_request(*, merchant_id: int, kind: str = SyncRun.Kind.DELTA) -> tuple[SyncRun, bool]:
     """The merchant's queued run, created when there is none: ``(run, created)``. Send its task with
-    ``cycle_send`` when ``created`` (the caller's transaction, if any, must commit first)."""
+    ``cycle_send`` when ``created`` (the caller's transaction, if any, must commit first). A delta
+    asked for when the next cycle must walk everyone (a first sync, an interrupted walk, a vanished
+    tier) is queued as the full it will be, so pages say what is coming."""
     now = timezone.now()
+    if kind != SyncRun.Kind.FULL and not dispatch.delta_ready(merchant_id):
+        kind = SyncRun.Kind.FULL
     for _ in range(3):
         run = queued_run(merchant_id)
         if run is not None:

@@ -147,3 +147,14 @@ def test_queued_runs_of_two_merchants_are_independent(merchant_factory):
     run_a, created_a = services.sync_enqueue(merchant=a)
     run_b, created_b = services.sync_enqueue(merchant=b)
     assert created_a and created_b and run_a.pk != run_b.pk
+
+
+def test_sync_now_before_the_first_sync_is_queued_as_the_full_walk_it_will_be(merchant, smile, run_cycle):
+    smile.add_many(3)
+    first, created = services.sync_enqueue(merchant=merchant)
+    assert created and first.kind == "full", "pages say a full walk is coming, not a delta"
+    SyncRun.objects.filter(pk=first.pk).delete()
+
+    run_cycle()
+    later, _ = services.sync_enqueue(merchant=merchant)
+    assert later.kind == "delta", "once synced, Sync now asks for a delta"
