@@ -82,6 +82,7 @@ class Delivery(models.Model):
     objects = MerchantOwnedManager()
 
     class Meta:
+        verbose_name_plural = "deliveries"
         ordering = ["-sequence"]
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "sequence"], name="uniq_delivery_sequence"),
