@@ -7,10 +7,12 @@ on the connection page). Probes cost a handful of requests within the token's ra
 import base64
 import binascii
 from dataclasses import asdict, dataclass
+from datetime import UTC
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import capabilities
 from .errors import SmileAuthError, SmileError, SmileNotFound, SmileScopeError
@@ -228,6 +230,12 @@ def _account(connection) -> Finding:
     )
 
 
+def _moment(iso: str) -> str:
+    """``2026-12-06T23:48:47.480738+00:00`` as ``6 Dec 2026, 23:48:47 UTC`` (the page and the command)."""
+    at = parse_datetime(iso)
+    return at.astimezone(UTC).strftime("%-d %b %Y, %H:%M:%S UTC") if at else iso
+
+
 def _webhooks(connection) -> Finding:
     seen = cache.get(WEBHOOK_SEEN_KEY)
     rejected = cache.get(WEBHOOK_REJECTED_KEY)
@@ -236,7 +244,7 @@ def _webhooks(connection) -> Finding:
         return Finding(
             "webhooks",
             PASS,
-            f"a verified {seen['topic']} arrived at {seen['at']} ({header})",
+            f"a verified {seen['topic']} arrived at {_moment(seen['at'])} ({header})",
             "real-time updates work",
         )
     if rejected:
@@ -248,7 +256,7 @@ def _webhooks(connection) -> Finding:
         return Finding(
             "webhooks",
             FAIL,
-            f"the last one arrived {hint} at {rejected['at']}",
+            f"the last one arrived {hint} at {_moment(rejected['at'])}",
             "refused (401): check the header and encoding settings",
         )
     return Finding(

@@ -19,6 +19,7 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
@@ -69,9 +70,12 @@ def _missing(empty: str):
 
 @register.filter
 def when(value, empty="—"):
-    """A moment: ``<time datetime="…Z">6 Dec 2026, 19:31 GMT · 3 minutes ago</time>``."""
+    """A moment: ``<time datetime="…Z">6 Dec 2026, 19:31 GMT · 3 minutes ago</time>`` (a datetime, or
+    one stored as ISO text in a JSON field)."""
     if not value:
         return _missing(empty)
+    if isinstance(value, str):
+        value = parse_datetime(value) or value
     if not isinstance(value, datetime):
         return str(value)
     return format_html(
