@@ -164,15 +164,19 @@ class _Cycle:
             return
         self._publish(run, tiers, watermark)
 
-    def flush(self, run: SyncRun, batch: Batch, checkpoint: dict | None = None) -> None:
+    def flush(
+        self, run: SyncRun, batch: Batch, checkpoint: dict | None = None, *, counted: bool = True
+    ) -> None:
         """Write a batch of rows (and the walk's checkpoint) while the lease is ours. Tier names are
         read under the state lock: a tier a webhook refresh just found vanished is never written back
         with its old name. Quarantined records (malformed in Smile's answer) keep their snapshot rows
-        as they were — only seen, so a full walk does not take them for gone — and are recorded."""
+        as they were — only seen, so a full walk does not take them for gone — and are recorded.
+        ``counted=False``: the page counts, its customers do not (the walk fetches them again)."""
         if not (batch.rows or batch.quarantined or checkpoint):  # nothing to write (a delta, no change)
             run.pages_fetched += batch.pages
             return
         self.lease.heartbeat()
+        customers = len(batch.rows) if counted else 0
         with transaction.atomic():
             saved = {} if checkpoint is None else {"full_walk": checkpoint}
             seq = seq_next(self.merchant_id, lease_holder=self.lease.holder, **saved)
@@ -181,10 +185,10 @@ class _Cycle:
                 quarantine_record(run, batch.quarantined)
             SyncRun.objects.filter(pk=run.pk).update(
                 pages_fetched=F("pages_fetched") + batch.pages,
-                customers_fetched=F("customers_fetched") + len(batch.rows),
+                customers_fetched=F("customers_fetched") + customers,
             )
         run.pages_fetched += batch.pages
-        run.customers_fetched += len(batch.rows)
+        run.customers_fetched += customers
         self._report(run, "fetch")
 
     def _record_if_unchanged(self, run: SyncRun, tiers: TierList, watermark: datetime) -> bool:

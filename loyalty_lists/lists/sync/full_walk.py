@@ -110,10 +110,11 @@ def full_walk(cycle, client, run: SyncRun, state: SyncState) -> datetime:
     writes a batch of rows with the checkpoint."""
     merchant_id = state.merchant_id
     made_up_ok, probe = id_ranges_allowed(state.merchant, client)
+    whole = probe is not None and probe.page is not None and probe.page.next_cursor is None
     if probe is not None and probe.page is not None:  # Smile's own first page: real data, stored
         now = timezone.now()
-        cycle.flush(run, Batch([(c, now) for c in probe.page.customers], {}, 1, probe.page.quarantined))
-    whole = probe is not None and probe.page is not None and probe.page.next_cursor is None
+        page = Batch([(c, now) for c in probe.page.customers], {}, 1, probe.page.quarantined)
+        cycle.flush(run, page, counted=whole)  # its customers count once: the chains fetch them again
     checkpoint = state.full_walk
     if checkpoint and not made_up_ok and _made_up(checkpoint):
         logger.info("The checkpointed walk used made-up cursors, no longer allowed: starting it over")

@@ -9,6 +9,7 @@ import pytest
 
 from integrations.smile.capabilities import ID_RANGE
 from integrations.smile.errors import SmileApiError
+from integrations.smile.models import SmileConnection
 from integrations.smile.selectors import connection_capability
 from loyalty_lists.lists.models import SyncLease, SyncRun, SyncState
 from loyalty_lists.lists.sync import cycle, fetch, full_walk
@@ -80,6 +81,19 @@ class RejectsMadeUpCursors(IgnoresMadeUpCursors):
         yield from super().iter_customer_pages(start_cursor=start_cursor, **kwargs)
 
 
+def test_a_first_sync_that_probes_counts_each_customer_once(smile, run_cycle, make_list, merchant):
+    SmileConnection.objects.filter(merchant=merchant).update(capabilities={})  # nothing known: a probe
+    smile.add_many(600)  # the probe's page (250) is stored, and fetched again by the state chains
+    smile.age()
+    make_list("all_members")
+
+    run = run_cycle("full")
+
+    assert connection_capability(merchant=merchant, name=ID_RANGE)["verdict"], "the walk probed first"
+    assert run.status == "succeeded" and run.customers_fetched == 600, "the page says what Smile has"
+    assert run.pages_fetched > 3, "the probe's page is a request like the others"
+
+
 @pytest.mark.parametrize("kind", [IgnoresMadeUpCursors, RejectsMadeUpCursors])
 def test_a_smile_that_does_not_take_made_up_cursors_is_walked_per_state(
     smile, run_cycle, known, kind, caplog
@@ -142,8 +156,8 @@ def test_a_chain_asks_for_its_next_page_only_after_the_last_one_is_committed(
     stored: dict = {}
     real_flush = cycle._Cycle.flush
 
-    def flush(self, run, batch, checkpoint=None):
-        real_flush(self, run, batch, checkpoint=checkpoint)
+    def flush(self, run, batch, checkpoint=None, **kwargs):
+        real_flush(self, run, batch, checkpoint=checkpoint, **kwargs)
         if checkpoint is not None:
             stored.update((k, v) for k, v in checkpoint["cursors"].items() if v)
 
