@@ -18,6 +18,7 @@ from .common import PYTHON, ROOT, Figure
 
 TARGET_PER_CORE = 45_000  # merchants per core at a 15-minute interval (issue 21)
 TARGET_ROUND_10K = 300.0  # s: a delta round of 10,000 merchants within a third of the interval
+NUMBER = 10
 TARGET_P99_LAG = 960.0  # s: 16 minutes
 TARGET_DELTA_MS, TARGET_DELTA_QUERIES = 20.0, 12
 TARGET_WEBHOOKS = 300.0  # per second, with p99 received -> visible <= 1 s
@@ -77,7 +78,7 @@ def figures(out: dict) -> list[Figure]:
     common = {"run": where, "sandbox_cpu_s": {k: r["cpu_s"].get("sandbox") for k, r in enumerate(rounds)}}
     return [
         Figure(
-            9,
+            NUMBER,
             f"Merchants per core at a 15-min interval ({where}; CPU {changes_cpu * 1000:.0f} ms per merchant"
             f" per round, all processes but the sandbox)",
             per_core,
@@ -91,7 +92,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "rounds": rounds, "floor": floor},
         ),
         Figure(
-            9,
+            NUMBER,
             f"No-change delta per merchant: {idle_ms:.0f} ms CPU (round, all processes),"
             f" {delta['queries_median']:.0f} queries, {delta['smile_requests_median']:.0f} Smile requests"
             f" (floor: {floor['cpu_ms']:.1f} ms, {floor['statements']} statements, 2 requests)",
@@ -106,7 +107,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "no_change": idle},
         ),
         Figure(
-            9,
+            NUMBER,
             f"Delta round wall time, {n:,} merchants ({wall * 10_000 / n:,.0f} s at 10,000, linearly)",
             wall,
             "s",
@@ -119,7 +120,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "walls_s": walls},
         ),
         Figure(
-            9,
+            NUMBER,
             f"Freshness lag at a 15-min interval: p50 {last['p50_s']:.0f} s, p99 {last['p99_s']:.0f} s",
             last["p99_s"],
             "s (p99)",
@@ -132,7 +133,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "rounds": rounds},
         ),
         Figure(
-            9,
+            NUMBER,
             f"Worst small-merchant lag while the largest merchant's full walk runs"
             f" ({walk['walk_customers']:,} customers in {walk['walk_seconds']:.0f} s on the full-walk queue)",
             walk["max_s"],
@@ -146,7 +147,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "walk": walk},
         ),
         Figure(
-            9,
+            NUMBER,
             f"Webhook ingest: {hooks['achieved_rate']:.0f}/s sustained over {hooks['merchants']:,} merchants,"
             f" received -> visible p50 {hooks['visible_p50_s']} s, {hooks['not_visible']} not visible,"
             f" <= {hooks['max_per_token_second']} Smile requests per token-second,"
@@ -165,7 +166,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "webhooks": hooks},
         ),
         Figure(
-            9,
+            NUMBER,
             f"A day of full reconciles at their slots, compressed into {day['day_compressed_to_s']:.0f} s:"
             f" {day['fulls']:,} walks, at most {day['max_per_tick']} per 5-min tick",
             full_cpu,
@@ -179,7 +180,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "day": day, "first_syncs": out["first_syncs"]},
         ),
         Figure(
-            9,
+            NUMBER,
             f"Database size per 1M customers ({out['database']['customers']:,} customers,"
             f" {out['database']['items']:,} list items)",
             out["database"]["database_mb_per_1m_customers"],
@@ -193,7 +194,7 @@ def figures(out: dict) -> list[Figure]:
             {**common, "database": out["database"]},
         ),
         Figure(
-            9,
+            NUMBER,
             f"RSS per cluster process after the run ({out['rss_end_mb']['processes']} processes,"
             f" max {out['rss_end_mb']['max']:.0f} MB, total {out['rss_end_mb']['total']:,.0f} MB)",
             out["rss_end_mb"]["median"],
