@@ -5,11 +5,10 @@
   ``id_range_cursors`` capability is verified (``integrations/smile/capabilities.py``: probed before a
   full walk when unknown, re-probed ``SMILE_CAPABILITY_RECHECK_DAYS`` after it was found unsupported):
   then one chain per id range holding an equal share of the customers the snapshot knows
-  (``SYNC_FULL_WALK_CHAINS``), or, on the first sync, per id range of equal width below the first page
-  the probe just fetched (without a probe: per state), the largest split as the others finish. Any
-  failure of a made-up cursor during the walk (``CursorUnsupported``) marks the capability unsupported
-  and the walk goes on the documented way, with a fresh checkpoint that later cycles can resume —
-  never one that keeps re-trying made-up cursors.
+  (``SYNC_FULL_WALK_CHAINS``), or, on the first sync, per state with the largest split as the others
+  finish. Any failure of a made-up cursor during the walk (``CursorUnsupported``) marks the capability
+  unsupported and the walk goes on the documented way, with a fresh checkpoint that later cycles can
+  resume — never one that keeps re-trying made-up cursors.
 * **Checkpoint** (``SyncState.full_walk``): every commit stores the chains' cursors with its rows, and a
   chain asks for its next page only after that commit, so a crash refetches at most one page a chain.
 * **Catch-up.** When the walk completes, one delta pass from the walk's start catches customers that
@@ -66,18 +65,6 @@ def id_ranges(merchant_id: int, parts: int) -> dict[str, list] | None:
     return {f"ids{n}": [None, high, low] for n, (high, low) in enumerate(zip(highs, lows, strict=True))}
 
 
-def id_ranges_below(top: int, parts: int) -> dict[str, list] | None:
-    """The first sync's chains when made-up cursors are verified: ``parts`` ranges of equal id width
-    below ``top`` (the lowest id on Smile's first page, which the probe fetched and stored), highest
-    first; uneven ranges even out as finished chains split the largest. None when too few ids."""
-    if parts < 2 or top <= parts * PAGE_LIMIT:
-        return None
-    width = -(-top // parts)
-    highs = [top - k * width for k in range(parts)]
-    lows = [*highs[1:], None]
-    return {f"ids{n}": [None, high, low] for n, (high, low) in enumerate(zip(highs, lows, strict=True))}
-
-
 def state_chains() -> dict[str, list]:
     return {state: [state, None, None] for state in FULL_WALK_STATES}
 
@@ -123,15 +110,11 @@ def full_walk(cycle, client, run: SyncRun, state: SyncState) -> datetime:
     writes a batch of rows with the checkpoint."""
     merchant_id = state.merchant_id
     made_up_ok, probe = id_ranges_allowed(state.merchant, client)
-    first_page = probe.page if probe is not None else None  # Smile's own first page: real data
-    whole = first_page is not None and first_page.next_cursor is None
-    below = None  # the first sync by id ranges below the first page (verified just now)
-    if made_up_ok and first_page is not None and first_page.customers and not whole:
-        below = id_ranges_below(min(c.id for c in first_page.customers), settings.SYNC_FULL_WALK_CHAINS)
-    if first_page is not None:  # stored; its customers count once (state chains fetch them again)
+    whole = probe is not None and probe.page is not None and probe.page.next_cursor is None
+    if probe is not None and probe.page is not None:  # Smile's own first page: real data, stored
         now = timezone.now()
-        batch = Batch([(c, now) for c in first_page.customers], {}, 1, first_page.quarantined)
-        cycle.flush(run, batch, counted=whole or below is not None)
+        page = Batch([(c, now) for c in probe.page.customers], {}, 1, probe.page.quarantined)
+        cycle.flush(run, page, counted=whole)  # its customers count once: the chains fetch them again
     checkpoint = state.full_walk
     if checkpoint and not made_up_ok and _made_up(checkpoint):
         logger.info("The checkpointed walk used made-up cursors, no longer allowed: starting it over")
@@ -143,7 +126,7 @@ def full_walk(cycle, client, run: SyncRun, state: SyncState) -> datetime:
         checkpoint.setdefault("chains", state_chains())  # written before chains were recorded
     else:
         parts = settings.SYNC_FULL_WALK_CHAINS if made_up_ok else 1
-        chains = {} if whole else (below or id_ranges(merchant_id, parts) or state_chains())
+        chains = {} if whole else (id_ranges(merchant_id, parts) or state_chains())
         checkpoint = {  # (no chains: the probe's page held the whole program)
             "started_at": run.started_at.isoformat(),
             "run_id": run.pk,

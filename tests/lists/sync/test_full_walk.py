@@ -81,31 +81,6 @@ class RejectsMadeUpCursors(IgnoresMadeUpCursors):
         yield from super().iter_customer_pages(start_cursor=start_cursor, **kwargs)
 
 
-def test_a_first_sync_that_verifies_made_up_cursors_walks_id_ranges_below_the_probes_page(
-    smile, run_cycle, make_list, merchant, settings
-):
-    SmileConnection.objects.filter(merchant=merchant).update(capabilities={})  # nothing known: a probe
-    settings.SYNC_FULL_WALK_CHAINS = 4
-    for n in range(CUSTOMERS):
-        smile.add(email=f"s{n}@example.com", state=("member", "member", "candidate", "disabled")[n % 4])
-    smile.age()
-    lists = [make_list("all_members"), make_list("members_and_candidates")]
-
-    run = run_cycle("full")
-
-    assert run.status == "succeeded" and run.customers_fetched == CUSTOMERS, run.customers_fetched
-    assert connection_capability(merchant=merchant, name=ID_RANGE)["verdict"] == "verified"
-    walked = walk_requests(smile)
-    assert {r["state"] for r in walked} == {None}, "no per-state chain: id ranges from the start"
-    probe_page_low = CUSTOMERS - 250 + 1  # the probe's page: the 250 highest ids, stored already
-    made_up = sorted(int(r["cursor"][3:]) for r in walked if r["cursor"] and r["cursor"].startswith("id:"))
-    inside = [c for c in made_up if c > probe_page_low]
-    assert len(inside) == 1, "only the probe's own check reads inside its page"
-    assert len(made_up) >= 4, "the chains start below the probe's page, by made-up cursors"
-    assert run.pages_fetched <= CUSTOMERS // 250 + 2 + 4, "about one request per page of customers"
-    assert_lists_match(lists, smile)
-
-
 def test_a_first_sync_that_probes_counts_each_customer_once(smile, run_cycle, make_list, merchant):
     SmileConnection.objects.filter(merchant=merchant).update(capabilities={})  # nothing known: a probe
     smile.add_many(600)  # the probe's page (250) is stored, and fetched again by the state chains
