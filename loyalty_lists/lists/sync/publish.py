@@ -173,12 +173,12 @@ class _ListSets:
         self.added = candidates.of(good).order_by()
         if not empty:
             self.added = self.added.exclude(Exists(items.filter(smile_customer_id=OuterRef("smile_id"))))
-        # changed: items whose metadata differs from their member candidate row (``row``)
+        # changed: items of candidates whose metadata differs from their member candidate row (``row``)
         self.row = candidates.of(good).filter(smile_id=OuterRef("smile_customer_id"))
         differs = Q()
         for name in ITEM_DATA:
             differs |= IsDistinctFrom(F(name), OuterRef(name))
-        self.changed = items.filter(Exists(self.row.filter(differs)))
+        self.changed = scope.filter(Exists(self.row.filter(differs)))
 
     def count_removed(self) -> int:
         return self.removed.count()
