@@ -232,7 +232,10 @@ def _account(connection) -> Finding:
 
 def _moment(iso: str) -> str:
     """``2026-12-06T23:48:47.480738+00:00`` as ``6 Dec 2026, 23:48:47 UTC`` (the page and the command)."""
-    at = parse_datetime(iso)
+    try:
+        at = parse_datetime(iso)
+    except ValueError:
+        return iso
     return at.astimezone(UTC).strftime("%-d %b %Y, %H:%M:%S UTC") if at else iso
 
 

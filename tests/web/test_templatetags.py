@@ -27,6 +27,7 @@ def test_when_reads_the_one_page_format_with_a_relative_hint_and_a_utc_datetime(
     assert html == f'<time datetime="{iso}">{moment}<span class="hint"> · 3\xa0minutes ago</span></time>'
     assert "muted" in when(None) and "—" in when(None)
     assert when(value.isoformat()) == when(value), "a moment kept as ISO text (a JSON report) reads the same"
+    assert when("2026-13-45T00:00:00Z") == "2026-13-45T00:00:00Z", "no such moment: shown as it is"
 
 
 def test_day_shows_the_date_in_the_active_zone_with_a_utc_datetime():

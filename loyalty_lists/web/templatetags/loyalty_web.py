@@ -13,6 +13,7 @@ Every moment on a page reads the same way, in the merchant's time zone with a re
     {{ run|run_duration }}                2 min 5 s
 """
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from django import template
@@ -75,7 +76,8 @@ def when(value, empty="—"):
     if not value:
         return _missing(empty)
     if isinstance(value, str):
-        value = parse_datetime(value) or value
+        with contextlib.suppress(ValueError):  # well formed but no such moment: shown as it is
+            value = parse_datetime(value) or value
     if not isinstance(value, datetime):
         return str(value)
     return format_html(
