@@ -39,7 +39,7 @@ from loyalty_lists.outbound.models import Delivery, WebhookEndpoint
 from loyalty_lists.outbound.schedules import schedule_specs
 from tests.integrations.smile.conftest import connect_with_sandbox_tokens, point_settings_at
 from tests.support.feed_consumer import Lists, lists_now
-from tests.support.processes import QCluster
+from tests.support.processes import QCluster, cluster_env
 from tests.support.smtp import SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -82,17 +82,9 @@ def stack(transactional_db, live_server, smile_sandbox_factory, settings, mercha
     connect_with_sandbox_tokens(merchant, sandbox)
     dispatch = next(s for s in schedule_specs() if s["name"] == "outbound: dispatch")
     Schedule.objects.create(next_run=timezone.now(), **dispatch)  # retries and dead workers' claims
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        SQLITE_PATH=database,
-        PYTHONUNBUFFERED="1",
-        Q_WORKERS="2",
-        LOG_LEVEL="INFO",
-        SMILE_API_BASE=sandbox.api_base,
-        SMILE_OAUTH_TOKEN_URL=f"{sandbox.base_url}/oauth2/token",
-        SMILE_CLIENT_ID=sandbox.client_id,
-        SMILE_CLIENT_SECRET=sandbox.client_secret,
+    env = cluster_env(
+        database,
+        sandbox,
         SMILE_WEBHOOK_SECRET=sandbox.client_secret,
         SMILE_RATE_LIMIT_PER_SECOND="0",
         EMAIL_URL=smtp.url,
@@ -102,7 +94,6 @@ def stack(transactional_db, live_server, smile_sandbox_factory, settings, mercha
         OUTBOUND_DISPATCH_SECONDS="15",
         OUTBOUND_CONCURRENCY="4",  # threads, as in production (tests.settings: 1, for in-process tests)
     )
-    env.pop("SQLITE_TEST_PATH", None)
     settings.OUTBOUND_RETRY_DELAYS = [int(x) for x in RETRIES.split(",")]
     settings.OUTBOUND_TIMEOUT_SECONDS = 1
     clusters = [QCluster(env, tmp_path / "qcluster-1.log")]

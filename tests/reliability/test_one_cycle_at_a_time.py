@@ -2,7 +2,6 @@
 runs; the other only records a request, served by one follow-up cycle after the first (never at the same
 time), and the lists equal the ground truth afterwards."""
 
-import os
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from loyalty_lists.lists.sync import queue
 from loyalty_lists.merchants.models import Merchant
 from tests.integrations.smile.conftest import connect_with_sandbox_tokens
 from tests.support.ground_truth import GroundTruth
-from tests.support.processes import QCluster
+from tests.support.processes import QCluster, cluster_env
 
 
 @pytest.fixture
@@ -25,21 +24,12 @@ def cluster(transactional_db, smile_sandbox_factory, tmp_path):
     database = connection.settings_dict["NAME"]
     assert Path(database).exists(), f"the test database is not a file: {database}"
     sandbox = smile_sandbox_factory(customers=150, seed=8, rate_limit=0)
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        SQLITE_PATH=database,
-        PYTHONUNBUFFERED="1",
-        Q_WORKERS="2",
-        LOG_LEVEL="INFO",
-        SMILE_API_BASE=sandbox.api_base,
-        SMILE_OAUTH_TOKEN_URL=f"{sandbox.base_url}/oauth2/token",
-        SMILE_CLIENT_ID=sandbox.client_id,
-        SMILE_CLIENT_SECRET=sandbox.client_secret,
+    env = cluster_env(
+        database,
+        sandbox,
         SMILE_RATE_LIMIT_PER_SECOND="0",
         SMILE_MAX_ATTEMPTS="2",
     )
-    env.pop("SQLITE_TEST_PATH", None)
     process = QCluster(env, tmp_path / "qcluster.log")
     try:
         process.wait_running()

@@ -5,7 +5,6 @@ go stale with the very members it had (it once drained to 0), the other lists mu
 the pages must render. A third of a list leaving through webhooks must hold the list, not drain it.
 """
 
-import os
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tests.integrations.smile.conftest import (
     point_settings_at,
 )
 from tests.support.ground_truth import GroundTruth
-from tests.support.processes import QCluster
+from tests.support.processes import QCluster, cluster_env
 
 CUSTOMERS = 700
 
@@ -39,20 +38,11 @@ def stack(transactional_db, live_server, smile_sandbox_factory, settings, mercha
     merchant, user = merchant_factory("bursts")
     connect_with_sandbox_tokens(merchant, sandbox)
     assert SmileConnection.objects.get(merchant=merchant).account_id, "webhooks are routed by account id"
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        SQLITE_PATH=database,
-        PYTHONUNBUFFERED="1",
-        Q_WORKERS="2",
-        LOG_LEVEL="INFO",
-        SMILE_API_BASE=sandbox.api_base,
-        SMILE_OAUTH_TOKEN_URL=f"{sandbox.base_url}/oauth2/token",
-        SMILE_CLIENT_ID=sandbox.client_id,
-        SMILE_CLIENT_SECRET=sandbox.client_secret,
+    env = cluster_env(
+        database,
+        sandbox,
         SMILE_WEBHOOK_SECRET=sandbox.client_secret,
     )
-    env.pop("SQLITE_TEST_PATH", None)
     cluster = QCluster(env, tmp_path / "qcluster.log")
     try:
         cluster.wait_running()

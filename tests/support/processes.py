@@ -9,6 +9,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def cluster_env(database: str, sandbox, **extra: str) -> dict[str, str]:
+    """The environment of a qcluster subprocess on the test database file, talking to ``sandbox``
+    (``extra``: more settings)."""
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        SQLITE_PATH=database,
+        PYTHONUNBUFFERED="1",
+        Q_WORKERS="2",
+        LOG_LEVEL="INFO",
+        SMILE_API_BASE=sandbox.api_base,
+        SMILE_OAUTH_TOKEN_URL=f"{sandbox.base_url}/oauth2/token",
+        SMILE_CLIENT_ID=sandbox.client_id,
+        SMILE_CLIENT_SECRET=sandbox.client_secret,
+        **extra,
+    )
+    env.pop("SQLITE_TEST_PATH", None)
+    return env
+
+
 class QCluster:
     """``manage.py qcluster`` with ``env`` (point it at a *file* test database), in its own process
     group, its output in ``log``."""
